@@ -1,0 +1,123 @@
+/*
+ * disk.h — a simulated disk: an in-memory file system with a volatile (page
+ * cache) image and a durable image, for the simulator's env.
+ *
+ * This module knows nothing about time or events: the simulator core decides
+ * when an fsync completes and calls back into it. It mirrors the disk half of
+ * base/env.h with these semantics:
+ *
+ *  - Writes, truncates and name changes apply to the volatile image at once;
+ *    reads see the volatile image.
+ *  - sim_disk_fsync_begin() records which of a file's changes an fsync
+ *    covers (everything written to it before the call); when the simulator
+ *    completes that fsync with sim_disk_fsync_end(), those changes, the
+ *    file's size, and the file's name (if newly created) become durable.
+ *    sim_disk_dir_fsync_begin()/end() do the same for name changes
+ *    (create/rename/unlink/mkdir/rmdir) directly inside one directory.
+ *  - sim_disk_crash() throws the volatile image away and rebuilds it from
+ *    the durable one. Unsynced written ranges are, per range and as chosen
+ *    by the caller's random numbers: dropped, kept whole, or torn (a prefix
+ *    cut at a 512-byte sector boundary is kept). With SIM_DISK_CRASH_GARBAGE
+ *    a torn range may also leave random garbage bytes after the kept prefix.
+ *    Without that flag no byte is ever invented: every byte read after a
+ *    crash was written at that offset at some point (or is a zero from a
+ *    hole or an extension).
+ *  - Faults: bit rot (flip a bit in the durable image of a file), one-shot
+ *    EIO on the next write/read/fsync, a capacity limit (ENOSPC).
+ *
+ * Paths are '/'-separated; a leading '/' is optional and "a//b" equals "a/b".
+ * The root directory always exists.
+ *
+ * Errors: negative errno values as in env.h.
+ * Ownership: the disk owns every file and handle; sim_disk_file_t handles
+ * stay valid until sim_disk_close() or sim_disk_crash() (which invalidates
+ * all handles: the caller must drop them first — it does so because a crash
+ * kills the node that held them).
+ */
+#ifndef SLUICE_SIM_DISK_H
+#define SLUICE_SIM_DISK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sim_disk sim_disk_t;
+typedef struct sim_disk_file sim_disk_file_t;
+
+/* A random-number source supplied by the caller (the simulator's disk
+ * stream), so crashes are deterministic from the seed. */
+typedef uint64_t (*sim_disk_rand_fn)(void *arg);
+
+sim_disk_t *sim_disk_new(void);
+void sim_disk_free(sim_disk_t *d); /* NULL is fine */
+
+/* Flags are env.h's ENV_O_*. */
+int sim_disk_open(sim_disk_t *d, const char *path, int flags,
+                  sim_disk_file_t **out) __attribute__((warn_unused_result));
+void sim_disk_close(sim_disk_t *d, sim_disk_file_t *f);
+int sim_disk_pwrite(sim_disk_t *d, sim_disk_file_t *f, const void *data,
+                    size_t len, uint64_t offset)
+    __attribute__((warn_unused_result));
+int sim_disk_append(sim_disk_t *d, sim_disk_file_t *f, const void *data,
+                    size_t len) __attribute__((warn_unused_result));
+int sim_disk_pread(sim_disk_t *d, sim_disk_file_t *f, void *buf, size_t len,
+                   uint64_t offset, size_t *n_read)
+    __attribute__((warn_unused_result));
+int sim_disk_size(sim_disk_t *d, sim_disk_file_t *f, uint64_t *size)
+    __attribute__((warn_unused_result));
+int sim_disk_truncate(sim_disk_t *d, sim_disk_file_t *f, uint64_t size)
+    __attribute__((warn_unused_result));
+
+int sim_disk_mkdir(sim_disk_t *d, const char *path)
+    __attribute__((warn_unused_result));
+int sim_disk_rename(sim_disk_t *d, const char *from, const char *to)
+    __attribute__((warn_unused_result));
+int sim_disk_unlink(sim_disk_t *d, const char *path)
+    __attribute__((warn_unused_result));
+int sim_disk_rmdir(sim_disk_t *d, const char *path)
+    __attribute__((warn_unused_result));
+/* Sorted, NULL-terminated, malloc'd names (free with env_names_free). */
+int sim_disk_list_dir(sim_disk_t *d, const char *path, char ***names)
+    __attribute__((warn_unused_result));
+int sim_disk_stat(sim_disk_t *d, const char *path, bool *is_dir)
+    __attribute__((warn_unused_result));
+
+/* Fsync in two halves. begin returns a ticket (never 0) or a negative errno
+ * (an injected EIO: the unsynced changes of the file are then lost from the
+ * durable image's point of view — they stay volatile and a crash drops them).
+ * end(ticket) makes the covered changes durable and returns 0, or -EIO if an
+ * EIO was injected for it. A ticket whose file was closed, unlinked or whose
+ * disk crashed in between is ignored by end (returns -EIO). */
+int64_t sim_disk_fsync_begin(sim_disk_t *d, sim_disk_file_t *f);
+int64_t sim_disk_dir_fsync_begin(sim_disk_t *d, const char *path);
+int sim_disk_fsync_end(sim_disk_t *d, int64_t ticket);
+
+enum {
+  SIM_DISK_CRASH_GARBAGE = 1 << 0, /* torn ranges may end in garbage */
+};
+
+/* Power loss: see the top of this file. All handles become invalid. */
+void sim_disk_crash(sim_disk_t *d, unsigned flags, sim_disk_rand_fn rand,
+                    void *rand_arg);
+
+/* ---- faults and inspection (for scenarios and tests) ---- */
+
+/* Flips bit `bit` (0..7) of byte `offset` of the durable AND volatile image
+ * of the file at path (bit rot on the medium). -ENOENT / -EINVAL. */
+int sim_disk_rot(sim_disk_t *d, const char *path, uint64_t offset, int bit);
+/* The next write, read or fsync (respectively) on any file fails with -EIO. */
+void sim_disk_fail_next_write(sim_disk_t *d);
+void sim_disk_fail_next_read(sim_disk_t *d);
+void sim_disk_fail_next_fsync(sim_disk_t *d);
+/* Total volatile bytes allowed across files (0 = unlimited); writes beyond
+ * it fail with -ENOSPC and change nothing. */
+void sim_disk_set_capacity(sim_disk_t *d, uint64_t bytes);
+/* Durable image inspection: copies up to len bytes at offset of the durable
+ * content of path (-ENOENT if its name is not durable). */
+int sim_disk_durable_pread(sim_disk_t *d, const char *path, void *buf,
+                           size_t len, uint64_t offset, size_t *n_read);
+int sim_disk_durable_size(sim_disk_t *d, const char *path, uint64_t *size);
+/* Bytes in the volatile image not yet durable (all files). */
+uint64_t sim_disk_unsynced_bytes(sim_disk_t *d);
+
+#endif

@@ -1,0 +1,155 @@
+/*
+ * sim.h — the deterministic simulator: many nodes in one process, one
+ * thread, virtual time, seeded faults.
+ *
+ * Design (DESIGN.md §5): one min-heap of events ordered by (time, insertion
+ * sequence); the clock jumps to the next event. The master seed is split
+ * into independent random streams — network, disk, clock, workload, faults,
+ * and one per node (derived from the node's name, so adding a node does not
+ * perturb the others). Every node gets its own env_t (base/env.h) whose
+ * timers, connections and files are simulated:
+ *
+ *  - links: each directed pair of nodes has a latency (a minimum plus an
+ *    exponentially distributed extra, drawn per delivery, never reordering a
+ *    connection's bytes); a link can be blocked (partition, one direction or
+ *    both). Bytes sent over a blocked link wait; if a connection cannot
+ *    deliver for longer than the connection timeout, both ends see on_close
+ *    with -ETIMEDOUT. Connects across a blocked link fail the same way; to a
+ *    node or port with no listener they fail with -ECONNREFUSED. Deliveries
+ *    may be split into random chunk sizes.
+ *  - disks: sim/disk.h, with fsync completing after a drawn latency.
+ *  - clocks: monotonic time is the virtual time; wall time is virtual time
+ *    plus a fixed epoch plus a per-node skew.
+ *  - crash: the node's env goes dead (see env.h), its stop function runs,
+ *    its connections reset at the peers, its timers vanish, its disk loses
+ *    what was not durable. restart calls start again on the durable image.
+ *
+ * Trace: every event that changes something observable (timer fired, bytes
+ * delivered, connection opened/closed, fsync completed, crash, restart,
+ * partition, every env_trace from nodes) is appended to the trace as a JSON
+ * line and folded into a 64-bit FNV-1a hash. The same seed gives the same
+ * trace, byte for byte; the run ends by printing the hash.
+ *
+ * Ownership: the sim owns its nodes and their envs, disks and handles.
+ * Errors: setup functions return NULL / negative errno; programmer errors
+ * assert (printing the seed).
+ */
+#ifndef SLUICE_SIM_SIM_H
+#define SLUICE_SIM_SIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "base/env.h"
+#include "sim/disk.h"
+
+typedef struct sim sim_t;
+typedef struct sim_node sim_node_t;
+
+typedef struct sim_options {
+  uint64_t seed;
+  /* Link latency: min + Exp(mean_extra). */
+  uint64_t link_latency_min_ns;        /* default 100 us */
+  uint64_t link_latency_mean_extra_ns; /* default 200 us */
+  /* A connection that cannot deliver for this long is reset. */
+  uint64_t conn_timeout_ns; /* default 10 s */
+  /* Probability that a delivery is split into random chunks. */
+  double chunk_split_probability; /* default 0.25 */
+  /* Fsync latency: min + Exp(mean_extra). */
+  uint64_t fsync_latency_min_ns;        /* default 50 us */
+  uint64_t fsync_latency_mean_extra_ns; /* default 500 us */
+  /* Maximum absolute per-node wall-clock skew, drawn at node creation. */
+  uint64_t clock_skew_max_ns; /* default 0 */
+  /* Keep the trace text in memory (sim_trace_write); the hash is always
+   * computed. */
+  bool keep_trace;
+  /* Print node env_log lines at or above this level to stderr (default:
+   * ENV_LOG_WARN + 1, i.e. none). */
+  int log_level;
+} sim_options;
+
+/* Fills opts with the defaults above and the given seed. */
+void sim_options_default(sim_options *opts, uint64_t seed);
+
+sim_t *sim_new(const sim_options *opts);
+void sim_free(sim_t *sim); /* stops all live nodes; NULL is fine */
+
+uint64_t sim_seed(sim_t *sim);
+uint64_t sim_now_ns(sim_t *sim);
+uint64_t sim_events_run(sim_t *sim);
+
+/* ---- nodes ---- */
+
+/* Adds a node named `name` (unique; also its host name on the simulated
+ * network) and schedules its start at the current time. ops and config are
+ * borrowed and must outlive the sim. */
+sim_node_t *sim_node_add(sim_t *sim, const char *name, const env_node_ops *ops,
+                         void *config);
+sim_node_t *sim_node_find(sim_t *sim, const char *name);
+const char *sim_node_name(sim_node_t *node);
+env_t *sim_node_env(sim_node_t *node);
+/* The context returned by the node's start, or NULL while down. */
+void *sim_node_ctx(sim_node_t *node);
+bool sim_node_is_up(sim_node_t *node);
+sim_disk_t *sim_node_disk(sim_node_t *node);
+
+/* Crash now (flags: SIM_DISK_CRASH_* for the disk). */
+void sim_node_crash(sim_t *sim, sim_node_t *node, unsigned disk_flags);
+/* Start again on the durable disk image (the node must be down). */
+void sim_node_restart(sim_t *sim, sim_node_t *node);
+/* Clean stop (no disk loss beyond what the node left unsynced: the disk is
+ * NOT crashed; the volatile image persists as with a clean OS shutdown). */
+void sim_node_stop(sim_t *sim, sim_node_t *node);
+
+/* ---- network faults ---- */
+
+/* Blocks or unblocks the directed link from -> to. */
+void sim_link_block(sim_t *sim, sim_node_t *from, sim_node_t *to, bool blocked);
+/* Blocks both directions between a and b. */
+void sim_partition(sim_t *sim, sim_node_t *a, sim_node_t *b);
+/* Unblocks every link. */
+void sim_heal(sim_t *sim);
+/* Resets every open connection between a and b (both ends see
+ * -ECONNRESET). */
+void sim_reset_connections(sim_t *sim, sim_node_t *a, sim_node_t *b);
+
+/* ---- running ---- */
+
+typedef void (*sim_event_cb)(sim_t *sim, void *arg);
+
+/* Schedules a harness event (workload step, fault) delay_ns from now. */
+void sim_schedule(sim_t *sim, uint64_t delay_ns, sim_event_cb cb, void *arg);
+/* Runs one event; false if the queue is empty. */
+bool sim_step(sim_t *sim);
+/* Runs events with time <= deadline_ns, then sets the clock to deadline_ns. */
+void sim_run_until(sim_t *sim, uint64_t deadline_ns);
+/* Stops a running sim_run_until after the current event (from a callback). */
+void sim_stop_run(sim_t *sim);
+
+/* ---- randomness for harnesses ---- */
+
+typedef enum sim_stream {
+  SIM_STREAM_NET = 0,
+  SIM_STREAM_DISK = 1,
+  SIM_STREAM_CLOCK = 2,
+  SIM_STREAM_WORKLOAD = 3,
+  SIM_STREAM_FAULTS = 4,
+  SIM_STREAM_COUNT_ = 5
+} sim_stream;
+
+uint64_t sim_rand_u64(sim_t *sim, sim_stream stream);
+uint64_t sim_rand_below(sim_t *sim, sim_stream stream, uint64_t bound);
+double sim_rand_double(sim_t *sim, sim_stream stream);
+
+/* ---- trace ---- */
+
+/* A harness trace event (node may be NULL). fmt formats JSON members. */
+void sim_trace(sim_t *sim, sim_node_t *node, const char *kind, const char *fmt,
+               ...) __attribute__((format(printf, 4, 5)));
+uint64_t sim_trace_hash(sim_t *sim);
+uint64_t sim_trace_events(sim_t *sim);
+/* Writes the kept trace (keep_trace) as JSON Lines; 0 or -errno. */
+int sim_trace_write(sim_t *sim, FILE *out);
+
+#endif

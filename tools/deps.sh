@@ -1,0 +1,54 @@
+#!/bin/sh
+# deps.sh — checks the Debian packages Sluice builds and tests with and
+# installs the missing ones (apt-get as root), or prints the command to run.
+# Each line: a check (pkg:NAME for pkg-config, cmd:NAME for a program,
+# file:PATH for a file) and the Debian package that provides it.
+set -eu
+
+checks='
+pkg:glib-2.0 libglib2.0-dev
+pkg:libuv libuv1-dev
+pkg:libcgraph libgraphviz-dev
+pkg:libgvc libgraphviz-dev
+pkg:cunit libcunit1-dev
+cmd:pkg-config pkg-config
+cmd:gcc gcc
+cmd:make make
+cmd:dot graphviz
+cmd:lcov lcov
+cmd:genhtml lcov
+'
+
+missing=""
+have() {
+  case "$1" in
+    pkg:*) command -v pkg-config >/dev/null 2>&1 && pkg-config --exists "${1#pkg:}" ;;
+    cmd:*) command -v "${1#cmd:}" >/dev/null 2>&1 ;;
+    file:*) [ -e "${1#file:}" ] ;;
+  esac
+}
+
+echo "$checks" | while read -r check pkg; do
+  [ -n "$check" ] || continue
+  have "$check" || echo "$pkg"
+done | sort -u > "${TMPDIR:-/tmp}/sluice-deps.$$"
+missing=$(tr '\n' ' ' < "${TMPDIR:-/tmp}/sluice-deps.$$")
+rm -f "${TMPDIR:-/tmp}/sluice-deps.$$"
+
+if [ -z "$(echo "$missing" | tr -d ' ')" ]; then
+  echo "deps: all present"
+  exit 0
+fi
+
+echo "deps: missing packages: $missing"
+if [ "$(id -u)" -eq 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  # shellcheck disable=SC2086
+  apt-get install -y -q --no-install-recommends $missing
+  echo "deps: installed $missing"
+else
+  echo "deps: run this as root, then retry:"
+  echo "  sudo apt-get update && sudo apt-get install -y $missing"
+  exit 1
+fi
