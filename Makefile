@@ -21,7 +21,7 @@ SUITES  ?= $(patsubst tests/unit/test_%.c,%,$(sort $(wildcard tests/unit/test_*.
 PROGRAMS ?= $(notdir $(patsubst %/,%,$(sort $(dir $(wildcard tools/*/*.c)))))
 
 CC      ?= gcc
-PKGS    := glib-2.0 libuv libcgraph libgvc cunit
+PKGS    := glib-2.0 libuv libcgraph libgvc cunit zlib liblz4 libzstd snappy
 OPT     ?= -O2
 CFLAGS_EXTRA ?=
 LDFLAGS_EXTRA ?=

@@ -11,6 +11,10 @@ pkg:libuv libuv1-dev
 pkg:libcgraph libgraphviz-dev
 pkg:libgvc libgraphviz-dev
 pkg:cunit libcunit1-dev
+pkg:zlib zlib1g-dev
+pkg:liblz4 liblz4-dev
+pkg:libzstd libzstd-dev
+pkg:snappy libsnappy-dev
 cmd:pkg-config pkg-config
 cmd:gcc gcc
 cmd:make make
