@@ -1,0 +1,46 @@
+/*
+ * kerr.h — Kafka's protocol error codes (the int16 `error_code` fields).
+ *
+ * Broker modules return these (as positive numbers in this enum; 0 = none)
+ * where an answer must reach a client, so a check deep in the log can hand
+ * the exact Kafka error up to the request handler. Values are Kafka's.
+ */
+#ifndef SLUICE_BROKER_KERR_H
+#define SLUICE_BROKER_KERR_H
+
+typedef enum kerr {
+  KERR_UNKNOWN_SERVER_ERROR = -1,
+  KERR_NONE = 0,
+  KERR_OFFSET_OUT_OF_RANGE = 1,
+  KERR_CORRUPT_MESSAGE = 2,
+  KERR_UNKNOWN_TOPIC_OR_PARTITION = 3,
+  KERR_INVALID_FETCH_SIZE = 4,
+  KERR_LEADER_NOT_AVAILABLE = 5,
+  KERR_NOT_LEADER_OR_FOLLOWER = 6,
+  KERR_REQUEST_TIMED_OUT = 7,
+  KERR_MESSAGE_TOO_LARGE = 10,
+  KERR_NOT_ENOUGH_REPLICAS = 19,
+  KERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND = 20,
+  KERR_INVALID_REQUIRED_ACKS = 21,
+  KERR_INVALID_TIMESTAMP = 32,
+  KERR_UNSUPPORTED_VERSION = 35,
+  KERR_TOPIC_ALREADY_EXISTS = 36,
+  KERR_INVALID_PARTITIONS = 37,
+  KERR_INVALID_REPLICATION_FACTOR = 38,
+  KERR_INVALID_REQUEST = 42,
+  KERR_POLICY_VIOLATION = 44,
+  KERR_OUT_OF_ORDER_SEQUENCE_NUMBER = 45,
+  KERR_DUPLICATE_SEQUENCE_NUMBER = 46,
+  KERR_INVALID_PRODUCER_EPOCH = 47,
+  KERR_KAFKA_STORAGE_ERROR = 56,
+  KERR_UNKNOWN_PRODUCER_ID = 59,
+  KERR_FENCED_LEADER_EPOCH = 74,
+  KERR_UNKNOWN_LEADER_EPOCH = 75,
+  KERR_UNSUPPORTED_COMPRESSION_TYPE = 76,
+  KERR_INVALID_RECORD = 87,
+} kerr;
+
+/* Kafka's name for a code ("CORRUPT_MESSAGE"); "UNKNOWN" for others. */
+const char *kerr_name(int code);
+
+#endif
