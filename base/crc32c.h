@@ -3,10 +3,13 @@
  * checksum of Kafka's record batch v2.
  *
  * Uses the SSE4.2 crc32 instruction when the CPU has it (checked at run time
- * with cpuid, no global state: the check is cheap enough to repeat, or the
- * caller keeps the answer), and a slicing-by-8 table fallback otherwise.
- * Both give identical results; tests check them against published vectors
- * and against each other.
+ * through GCC's __builtin_cpu_supports, which reads the cpuid answer libgcc
+ * recorded at startup: no state of ours, cheap enough to repeat on every
+ * call), and a slicing-by-8 table fallback otherwise (static const tables).
+ * Both give identical results; tests check them against published vectors,
+ * a bit-at-a-time reference and each other.
+ *
+ * data may be NULL only when len == 0. Safe from any thread.
  */
 #ifndef SLUICE_BASE_CRC32C_H
 #define SLUICE_BASE_CRC32C_H
@@ -20,7 +23,9 @@
 uint32_t crc32c(const void *data, size_t len);
 uint32_t crc32c_extend(uint32_t crc, const void *data, size_t len);
 
-/* The two implementations, exposed for tests and benchmarks. */
+/* The two implementations, exposed for tests and benchmarks. Calling
+ * crc32c_extend_hw when crc32c_hw_available() is false is a programmer
+ * error (SL_ASSERT), as is calling it on a non-x86-64 build. */
 uint32_t crc32c_extend_sw(uint32_t crc, const void *data, size_t len);
 uint32_t crc32c_extend_hw(uint32_t crc, const void *data, size_t len);
 bool crc32c_hw_available(void);

@@ -14,6 +14,7 @@
 
 #include <CUnit/CUnit.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* The base seed for randomised tests (see above). */
 uint64_t test_seed(void);
