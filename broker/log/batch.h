@@ -48,6 +48,24 @@
 #define BATCH_OFF_CRC 17
 #define BATCH_OFF_ATTRIBUTES 21
 #define BATCH_CRC_START 21
+/* Offsets of the other header fields (for tools and tests). */
+#define BATCH_OFF_LAST_OFFSET_DELTA 23
+#define BATCH_OFF_BASE_TIMESTAMP 27
+#define BATCH_OFF_MAX_TIMESTAMP 35
+#define BATCH_OFF_PRODUCER_ID 43
+#define BATCH_OFF_PRODUCER_EPOCH 51
+#define BATCH_OFF_BASE_SEQUENCE 53
+#define BATCH_OFF_RECORD_COUNT 57
+
+/* The smallest encoded record: a 1-byte length varint and a 6-byte body
+ * (attributes, timestamp delta, offset delta, key length, value length,
+ * header count). Bounds record_count by the bytes actually present. */
+#define BATCH_RECORD_BYTES_MIN 7
+/* Bound on a compressed batch's decompressed records (validation and the
+ * iterator): a compression bomb is rejected with KERR_CORRUPT_MESSAGE
+ * instead of exhausting memory. Output buffers grow with the real output,
+ * so ordinary batches never allocate near this. */
+#define BATCH_DECOMPRESSED_BYTES_MAX ((size_t)128 * 1024 * 1024)
 
 typedef enum batch_codec {
   BATCH_CODEC_NONE = 0,
@@ -107,14 +125,41 @@ typedef struct batch_limits {
   bool check_records;        /* decode every record (decompressing if needed) */
 } batch_limits;
 
-/* Validates one complete batch of exactly len bytes: sizes, magic, CRC,
- * attributes, last_offset_delta + 1 == record_count > 0 (for non-control
- * batches from clients), and with check_records every record's framing,
- * offset deltas 0..n-1 in order and the record count. Returns KERR_NONE or
- * the Kafka error. Never reads outside p[0..len). */
+/* Validates one complete batch of exactly len bytes. Checks, in order
+ * (the first failure is returned):
+ *   len >= 61 and 12 + batch_length == len ..... CORRUPT_MESSAGE
+ *   len <= max_bytes (when max_bytes != 0) ...... MESSAGE_TOO_LARGE
+ *   magic == 2 .................................. INVALID_RECORD
+ *   CRC-32C of bytes 21..end .................... CORRUPT_MESSAGE
+ *   codec 0..4 .................................. UNSUPPORTED_COMPRESSION_TYPE
+ *   control bit only when allow_control ......... INVALID_RECORD
+ *   counts (below), and for uncompressed batches
+ *   record_count * BATCH_RECORD_BYTES_MIN <= bytes  INVALID_RECORD
+ * allow_control also selects which counts are legal. false = a client's
+ * produce: last_offset_delta + 1 == record_count > 0 and base_sequence >= 0
+ * when producer_id >= 0 (Kafka's LogValidator rules). true = a batch from a
+ * Kafka log (ours on recovery, or a leader's on replication), which may be
+ * compacted: last_offset_delta >= 0 and 0 <= record_count <=
+ * last_offset_delta + 1 (an empty compacted batch may have no record bytes
+ * at all, even when its codec is set).
+ * With check_records every record is decoded (decompressing first, bounded
+ * by BATCH_DECOMPRESSED_BYTES_MAX; failure is CORRUPT_MESSAGE): framing
+ * (each record's length covers exactly its fields, lengths >= -1, header
+ * keys non-null), exactly record_count records and no bytes after them,
+ * offset deltas 0..n-1 for clients or strictly increasing and <=
+ * last_offset_delta for logs; failures are INVALID_RECORD. Timestamps are
+ * not judged here (the window is a topic setting the caller applies).
+ * Returns KERR_NONE or the Kafka error. Never reads outside p[0..len), and
+ * allocates nothing for an uncompressed batch. */
 int batch_validate(const uint8_t *p, size_t len, const batch_limits *limits);
+/* Same, decompressing (if needed) into *scratch, which the caller keeps and
+ * reuses across batches so the hot path does not allocate per batch. Its
+ * contents afterwards are unspecified. */
+int batch_validate_scratch(const uint8_t *p, size_t len,
+                           const batch_limits *limits, buf_t *scratch);
 
-/* Rewrites the fields outside the CRC (the broker's offset assignment). */
+/* Rewrites the fields outside the CRC (the broker's offset assignment).
+ * p must hold at least BATCH_HEADER_BYTES (asserted for the third). */
 void batch_set_base_offset(uint8_t *p, int64_t base_offset);
 void batch_set_leader_epoch(uint8_t *p, int32_t leader_epoch);
 /* Marks the batch LogAppendTime with max_timestamp = ts and recomputes
@@ -130,6 +175,9 @@ typedef struct batch_record_header {
   int32_t value_len;
 } batch_record_header;
 
+/* Headers a batch_record carries inline. A record may legally have more
+ * (Kafka sets no limit): then header_count is the true count and headers[]
+ * holds the first BATCH_RECORD_HEADERS_MAX of them. */
 #define BATCH_RECORD_HEADERS_MAX 64
 
 typedef struct batch_record {
@@ -147,14 +195,25 @@ typedef struct batch_record {
 
 /* Iterates the records of a validated batch. For compressed batches the
  * iterator decompresses into its own buffer once (record pointers point
- * into it, valid until batch_iter_free). */
+ * into it, valid until batch_iter_free or batch_iter_reset); otherwise they
+ * point into p, which must outlive the iteration. The iterator does not
+ * check the CRC, but it is safe on any bytes: a malformed batch gives an
+ * error, never an out-of-bounds read. */
 typedef struct batch_iter batch_iter;
 
 /* Returns NULL with *err set (KERR_*) if the batch cannot be decoded. */
 batch_iter *batch_iter_new(const uint8_t *p, size_t len, int *err);
 /* 1 = a record was stored in *rec, 0 = end, negative = KERR code negated
- * (malformed record). */
+ * (malformed record, fewer records than record_count, or bytes left after
+ * the last one). Errors are sticky. */
 int batch_iter_next(batch_iter *it, batch_record *rec);
+/* Points the iterator at another batch, keeping its decompression buffer
+ * (so iterating many batches allocates once). Returns KERR_NONE or the
+ * error batch_iter_new would have given; after an error the iterator
+ * yields nothing until reset again. */
+int batch_iter_reset(batch_iter *it, const uint8_t *p, size_t len);
+/* The header of the batch being iterated. */
+const batch_header *batch_iter_header(const batch_iter *it);
 void batch_iter_free(batch_iter *it); /* NULL is fine */
 
 /* ---- building batches (clients, tests, compaction) ---- */
@@ -173,9 +232,11 @@ typedef struct batch_builder_opts {
 } batch_builder_opts;
 
 batch_builder *batch_builder_new(const batch_builder_opts *opts);
-/* Adds a record (key/value NULL with len -1 for null). offset_delta is the
- * record's index unless given explicitly via batch_builder_add_at (for
- * compaction, which keeps original offsets with gaps). */
+/* Adds a record (key/value NULL with len -1 for null; a header key may not
+ * be null). offset_delta is the previous record's delta + 1 (so the
+ * record's index when only batch_builder_add is used) unless given
+ * explicitly via batch_builder_add_at (for compaction, which keeps original
+ * offsets with gaps; deltas must increase, asserted). Bytes are copied. */
 void batch_builder_add(batch_builder *b, int64_t timestamp, const void *key,
                        int32_t key_len, const void *value, int32_t value_len,
                        const batch_record_header *headers, int32_t header_count);
@@ -187,7 +248,9 @@ void batch_builder_add_at(batch_builder *b, int32_t offset_delta,
 int32_t batch_builder_count(const batch_builder *b);
 /* Finishes the batch into out (appended): compresses, fills counts and
  * timestamps, computes the CRC. last_offset_delta defaults to the last
- * record's delta; pass a larger value to keep a compacted batch's range.
+ * record's delta; pass a larger value to keep a compacted batch's range
+ * (pass -1 for none). max_timestamp is the largest record timestamp, or -1
+ * (Kafka's NO_TIMESTAMP) for a batch without records.
  * Returns 0 or KERR_UNSUPPORTED_COMPRESSION_TYPE. The builder is freed. */
 int batch_builder_finish(batch_builder *b, int32_t last_offset_delta_min,
                          buf_t *out);
