@@ -4,6 +4,8 @@
  */
 #include "base/env.h"
 
+#include "base/assert.h"
+
 #include <stdlib.h>
 
 const char *env_node_name(env_t *env) { return env->ops->node_name(env); }
@@ -25,6 +27,7 @@ uint64_t env_rand_u64(env_t *env) { return env->ops->rand_u64(env); }
 uint64_t env_rand_below(env_t *env, uint64_t bound) {
   /* Rejection sampling: drop the top sliver of the range that would make
    * some results more likely than others. */
+  SL_ASSERT(bound > 0);
   uint64_t limit = UINT64_MAX - (UINT64_MAX % bound);
   uint64_t x;
   do {

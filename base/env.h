@@ -22,8 +22,9 @@
  * (-ENOENT, -EIO, -ENOSPC, -ECONNRESET, -EPIPE, ...) unless stated otherwise.
  *
  * Ownership: every pointer argument is borrowed for the duration of the call
- * unless documented otherwise. Handles (env_conn_t, env_listener_t,
- * env_file_t) are owned by the env; their lifetimes are spelled out below.
+ * unless documented otherwise. Connection and listener handles are owned
+ * by the env (their lifetimes are spelled out below); a file handle belongs
+ * to the caller from env_file_open until env_file_close.
  *
  * Crash (sim): when the simulator crashes a node, it first makes the node's
  * env "dead": from then on no callback of that node runs, every env call is
