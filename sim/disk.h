@@ -14,6 +14,19 @@
  *    file's size, and the file's name (if newly created) become durable.
  *    sim_disk_dir_fsync_begin()/end() do the same for name changes
  *    (create/rename/unlink/mkdir/rmdir) directly inside one directory.
+ *    Precisely:
+ *      . A covered byte becomes durable with its value at end (a page
+ *        written back carries its newest bytes); changes made after begin
+ *        stay unsynced. Writes past the end include the hole they open,
+ *        and growing truncates count as writes of zeros.
+ *      . A file with no durable name gets, at end, the name it had at
+ *        begin, together with its directory's earlier name changes (they
+ *        apply in order). Only that directory: a new directory's own name
+ *        needs an fsync of its parent, so a file in a never-synced
+ *        directory is lost in a crash even after its fsync.
+ *      . A rename between two directories is durable as a whole once
+ *        either directory's fsync covers it (along with both directories'
+ *        earlier changes): a file is never durably in two places or none.
  *  - sim_disk_crash() throws the volatile image away and rebuilds it from
  *    the durable one. Unsynced written ranges are, per range and as chosen
  *    by the caller's random numbers: dropped, kept whole, or torn (a prefix
@@ -22,11 +35,29 @@
  *    Without that flag no byte is ever invented: every byte read after a
  *    crash was written at that offset at some point (or is a zero from a
  *    hole or an extension).
+ *    What survives is then the durable image (a second crash changes
+ *    nothing); unsynced truncates and name changes are lost. Draws, for
+ *    determinism: files in durable-tree order (each directory's names
+ *    sorted bytewise, subdirectories depth first), each file's unsynced
+ *    ranges in the order written (adjacent writes with no fsync begin in
+ *    between form one range); per range one draw % 3 (drop, keep, torn);
+ *    torn: one draw picks the cut among the sector boundaries strictly
+ *    inside the range (none: nothing is kept), then with GARBAGE one draw
+ *    % 2 (1: garbage) and one draw per 8 garbage bytes.
  *  - Faults: bit rot (flip a bit in the durable image of a file), one-shot
  *    EIO on the next write/read/fsync, a capacity limit (ENOSPC).
  *
  * Paths are '/'-separated; a leading '/' is optional and "a//b" equals "a/b".
- * The root directory always exists.
+ * The root directory always exists. "." and ".." components are refused
+ * (-EINVAL); a name over 255 bytes, a path over 4096 bytes or 128 levels
+ * gives -ENAMETOOLONG.
+ *
+ * Limits: files up to 16 GiB (-EFBIG beyond), 65536 open handles (-EMFILE).
+ * Memory: file bytes live in shared copy-on-write 4 KiB pages, so a synced
+ * file costs about one copy of its data, an fsync costs the bytes it
+ * covers, and a crash costs a pointer per page. A file with neither a name
+ * nor an open handle loses its page cache (and its unsynced changes) at
+ * once; it keeps only what a durable name could bring back.
  *
  * Errors: negative errno values as in env.h.
  * Ownership: the disk owns every file and handle; sim_disk_file_t handles
@@ -51,7 +82,9 @@ typedef uint64_t (*sim_disk_rand_fn)(void *arg);
 sim_disk_t *sim_disk_new(void);
 void sim_disk_free(sim_disk_t *d); /* NULL is fine */
 
-/* Flags are env.h's ENV_O_*. */
+/* Flags are env.h's ENV_O_*: pread needs ENV_O_READ, pwrite/append/
+ * truncate need ENV_O_WRITE (else -EBADF). ENV_O_TRUNC truncates even
+ * without ENV_O_WRITE, as Linux does. */
 int sim_disk_open(sim_disk_t *d, const char *path, int flags,
                   sim_disk_file_t **out) __attribute__((warn_unused_result));
 void sim_disk_close(sim_disk_t *d, sim_disk_file_t *f);
@@ -87,7 +120,12 @@ int sim_disk_stat(sim_disk_t *d, const char *path, bool *is_dir)
  * durable image's point of view — they stay volatile and a crash drops them).
  * end(ticket) makes the covered changes durable and returns 0, or -EIO if an
  * EIO was injected for it. A ticket whose file was closed, unlinked or whose
- * disk crashed in between is ignored by end (returns -EIO). */
+ * disk crashed in between is ignored by end (returns -EIO).
+ * A file fsync's ticket belongs to the handle it was begun on. Tickets may
+ * end in any order; ending one twice, or an unknown one, gives -EIO.
+ * dir_fsync_begin errors: -ENOENT, -ENOTDIR, -EIO (injected: the name
+ * changes simply stay pending); its end gives -EIO if the directory was
+ * removed meanwhile. */
 int64_t sim_disk_fsync_begin(sim_disk_t *d, sim_disk_file_t *f);
 int64_t sim_disk_dir_fsync_begin(sim_disk_t *d, const char *path);
 int sim_disk_fsync_end(sim_disk_t *d, int64_t ticket);
@@ -103,21 +141,30 @@ void sim_disk_crash(sim_disk_t *d, unsigned flags, sim_disk_rand_fn rand,
 /* ---- faults and inspection (for scenarios and tests) ---- */
 
 /* Flips bit `bit` (0..7) of byte `offset` of the durable AND volatile image
- * of the file at path (bit rot on the medium). -ENOENT / -EINVAL. */
+ * of the file at path (bit rot on the medium). -ENOENT / -EINVAL (a bad
+ * bit, a directory, or offset beyond the durable size; the volatile image
+ * is flipped only if it is that long). */
 int sim_disk_rot(sim_disk_t *d, const char *path, uint64_t offset, int bit);
-/* The next write, read or fsync (respectively) on any file fails with -EIO. */
+/* The next write, read or fsync (respectively) on any file fails with -EIO.
+ * write: pwrite or append (not truncate). fsync: the next file or directory
+ * fsync begin or end, whichever comes first (an end that is -EIO anyway,
+ * for a closed or unlinked file, does not use it up). */
 void sim_disk_fail_next_write(sim_disk_t *d);
 void sim_disk_fail_next_read(sim_disk_t *d);
 void sim_disk_fail_next_fsync(sim_disk_t *d);
 /* Total volatile bytes allowed across files (0 = unlimited); writes beyond
- * it fail with -ENOSPC and change nothing. */
+ * it fail with -ENOSPC and change nothing. Counted: the sizes of files
+ * that have a name or an open handle (growing truncates too; overwrites
+ * inside a file need no space). */
 void sim_disk_set_capacity(sim_disk_t *d, uint64_t bytes);
 /* Durable image inspection: copies up to len bytes at offset of the durable
  * content of path (-ENOENT if its name is not durable). */
 int sim_disk_durable_pread(sim_disk_t *d, const char *path, void *buf,
                            size_t len, uint64_t offset, size_t *n_read);
 int sim_disk_durable_size(sim_disk_t *d, const char *path, uint64_t *size);
-/* Bytes in the volatile image not yet durable (all files). */
+/* Bytes in the volatile image not yet durable (all files): the union of
+ * the ranges an fsync would still make durable (changes lost to an
+ * injected fsync EIO are not counted). */
 uint64_t sim_disk_unsynced_bytes(sim_disk_t *d);
 
 #endif
