@@ -21,6 +21,10 @@ cmd:make make
 cmd:dot graphviz
 cmd:lcov lcov
 cmd:genhtml lcov
+cmd:kcat kcat
+pkg:rdkafka librdkafka-dev
+file:/usr/lib/python3/dist-packages/kafka/__init__.py python3-kafka
+cmd:clang clang
 '
 
 missing=""
