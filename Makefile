@@ -98,8 +98,8 @@ docs:
 	  dot -Tsvg "$$f" -o $(BUILD)/docs/$$(basename "$$f" .dot).svg && \
 	  echo "rendered $(BUILD)/docs/$$(basename "$$f" .dot).svg"; done
 
-fuzz:
-	@echo "no fuzz targets yet"
+fuzz: deps
+	@sh tests/fuzz/run.sh $(BUILD) $${FUZZ_SECONDS:-60}
 
 clean:
 	rm -rf build build-*

@@ -205,6 +205,11 @@ static bool snappy_decode_raw(const uint8_t *in, size_t len, out_window *w) {
     return false;
   if (ulen > w->max_out - window_produced(w))
     return false;
+  /* An empty block decodes to nothing; the buffer may have no storage yet,
+   * and pointer arithmetic on NULL is undefined even when adding 0. */
+  if (ulen == 0)
+    return snappy_validate_compressed_buffer((const char *)in, len) ==
+           SNAPPY_OK;
   buf_reserve(w->out, ulen);
   size_t written = ulen;
   if (snappy_uncompress((const char *)in, len,
