@@ -220,9 +220,16 @@ int env_file_truncate(env_file_t *file, uint64_t size)
     __attribute__((warn_unused_result));
 
 /* Makes every byte written to the file before this call durable, then calls
- * cb(arg, status) on a later turn (status 0 or -EIO). An fsync that fails
- * means the unsynced bytes may be lost. The file must stay open until the
- * callback runs; cb may be NULL. */
+ * cb(arg, status) on a later turn (status 0 or -EIO); cb may be NULL.
+ *
+ * A failed fsync (-EIO) means the unsynced bytes it covered may be lost for
+ * good: as on Linux, a later fsync does NOT make them durable. To keep
+ * them, write them again, then fsync again.
+ *
+ * Closing the file while an fsync is pending is allowed: the fsync still
+ * runs to completion in the background, but its callback is never called
+ * (so a node can stop at any time without being called back into freed
+ * memory). Whether its bytes became durable is then unknown. */
 typedef void (*env_done_cb)(void *arg, int status);
 void env_file_fsync(env_file_t *file, env_done_cb cb, void *arg);
 

@@ -264,7 +264,9 @@ static void fsync_done(uv_work_t *req, int uv_status) {
     g_free(file->dir_unsynced);
     file->dir_unsynced = NULL;
   }
-  if (work->cb && !env->closing)
+  /* env.h: once the node closed the file (or the env is being freed), the
+   * fsync still finishes but nobody is called back. */
+  if (work->cb && !env->closing && !(file && file->closed))
     work->cb(work->arg, status);
   /* Released only after the callback, which may close the file. */
   if (file) {

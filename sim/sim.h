@@ -9,26 +9,54 @@
  * perturb the others). Every node gets its own env_t (base/env.h) whose
  * timers, connections and files are simulated:
  *
- *  - links: each directed pair of nodes has a latency (a minimum plus an
- *    exponentially distributed extra, drawn per delivery, never reordering a
- *    connection's bytes); a link can be blocked (partition, one direction or
- *    both). Bytes sent over a blocked link wait; if a connection cannot
- *    deliver for longer than the connection timeout, both ends see on_close
- *    with -ETIMEDOUT. Connects across a blocked link fail the same way; to a
- *    node or port with no listener they fail with -ECONNREFUSED. Deliveries
- *    may be split into random chunk sizes.
- *  - disks: sim/disk.h, with fsync completing after a drawn latency.
- *  - clocks: monotonic time is the virtual time; wall time is virtual time
- *    plus a fixed epoch plus a per-node skew.
+ *  - links: every send becomes a segment that reaches the peer at
+ *    max(now + latency, the previous segment's arrival) — latency is a
+ *    minimum plus an exponentially distributed extra, drawn per send — so a
+ *    connection's bytes are never reordered or duplicated. Due bytes are
+ *    handed to on_data in one read (at most 64 KiB), cut short at a random
+ *    point with chunk_split_probability, so boundaries never match sends.
+ *    A link (one direction) can be blocked: bytes due over it are held (the
+ *    direction stalls) and go out one latency after the link unblocks; a
+ *    direction stalled for conn_timeout_ns breaks the connection and both
+ *    ends see on_close(-ETIMEDOUT). Partitions stop bytes, not resets.
+ *  - connect: the SYN reaches the peer one latency later. No node of that
+ *    name: -EHOSTUNREACH; node down or no listener on the port:
+ *    -ECONNREFUSED (at SYN arrival). Otherwise the server accepts at once
+ *    and the client's on_connect runs one latency later; bytes sent before
+ *    that wait and flow after it. Over a blocked link the handshake retries
+ *    with backoff and fails with -ETIMEDOUT after conn_timeout_ns.
+ *    "localhost" and "127.0.0.1" are the node itself.
+ *  - close: queued bytes are delivered, then the peer sees on_close(0);
+ *    anything still queued towards the closer is dropped. Closing before
+ *    the handshake with nothing queued abandons the attempt silently.
+ *    Sends on a broken connection whose on_close is still on its way are
+ *    dropped (0); inside on_close they fail with -EPIPE.
+ *  - back pressure: env_conn_queued_bytes counts bytes not yet delivered
+ *    to the peer; on_drain fires once it falls below ENV_CONN_DRAIN_BYTES
+ *    after having been above. Paused reading holds deliveries (it never
+ *    counts as a stall).
+ *  - disks: sim/disk.h, one per node, kept across crashes; an fsync is
+ *    begun at the call and completes after a drawn latency (one node's
+ *    fsyncs complete in issue order); the callback runs only if the node is
+ *    still the same incarnation.
+ *  - clocks: monotonic time is the virtual time; wall time is a fixed epoch
+ *    (1.7e12 ms) plus virtual time plus a per-node skew drawn from the
+ *    node's own stream, within clock_skew_max_ns.
  *  - crash: the node's env goes dead (see env.h), its stop function runs,
- *    its connections reset at the peers, its timers vanish, its disk loses
- *    what was not durable. restart calls start again on the durable image.
+ *    its timers vanish, its listeners close, its connections break (peers
+ *    see -ECONNRESET one latency later), its disk loses what was not
+ *    durable. A clean stop runs stop on a live env, then closes what the
+ *    node left open gracefully. Either way no callback of that incarnation
+ *    ever runs again; restart calls start again on what the disk holds.
  *
  * Trace: every event that changes something observable (timer fired, bytes
  * delivered, connection opened/closed, fsync completed, crash, restart,
  * partition, every env_trace from nodes) is appended to the trace as a JSON
  * line and folded into a 64-bit FNV-1a hash. The same seed gives the same
- * trace, byte for byte; the run ends by printing the hash.
+ * trace, byte for byte; the run ends by printing the hash. A line reads
+ *   {"t":1200345,"node":"n2","kind":"net.deliver","conn":7,...}
+ * with t in virtual ns; events that belong to no node (partitions, link
+ * changes, connection breaks, harness events with node NULL) omit "node".
  *
  * Ownership: the sim owns its nodes and their envs, disks and handles.
  * Errors: setup functions return NULL / negative errno; programmer errors
@@ -78,25 +106,47 @@ void sim_free(sim_t *sim); /* stops all live nodes; NULL is fine */
 uint64_t sim_seed(sim_t *sim);
 uint64_t sim_now_ns(sim_t *sim);
 uint64_t sim_events_run(sim_t *sim);
+/* Events waiting in the queue (cancelled timers count until they pop). */
+size_t sim_events_pending(sim_t *sim);
+/* The options the sim was created with (borrowed, valid for its life). */
+const sim_options *sim_get_options(sim_t *sim);
+
+/* The one-line command that replays this run, printed by SL_ASSERT on a
+ * failed assertion (base/assert.h) and by harnesses on a violation. The
+ * default is "sluice-sim run --seed N"; a harness that knows its scenario
+ * and flags sets the full command (copied). sim_new and every
+ * sim_run_until install it as the thread's assert context; sim_free clears
+ * it. */
+void sim_set_replay_command(sim_t *sim, const char *command);
+const char *sim_replay_command(sim_t *sim);
 
 /* ---- nodes ---- */
 
 /* Adds a node named `name` (unique; also its host name on the simulated
  * network) and schedules its start at the current time. ops and config are
- * borrowed and must outlive the sim. */
+ * borrowed and must outlive the sim. Returns NULL if the name is taken or
+ * not a valid host name (1-63 of [A-Za-z0-9._-], not "localhost"). */
 sim_node_t *sim_node_add(sim_t *sim, const char *name, const env_node_ops *ops,
                          void *config);
 sim_node_t *sim_node_find(sim_t *sim, const char *name);
+/* Nodes in the order they were added: index 0 .. sim_node_count() - 1. */
+size_t sim_node_count(sim_t *sim);
+sim_node_t *sim_node_at(sim_t *sim, size_t index);
 const char *sim_node_name(sim_node_t *node);
 env_t *sim_node_env(sim_node_t *node);
 /* The context returned by the node's start, or NULL while down. */
 void *sim_node_ctx(sim_node_t *node);
 bool sim_node_is_up(sim_node_t *node);
 sim_disk_t *sim_node_disk(sim_node_t *node);
+/* Starts at 1 and grows by one each time the node goes down (crash or
+ * stop); events and handles of an older incarnation are inert. */
+uint64_t sim_node_incarnation(sim_node_t *node);
 
 /* Crash now (flags: SIM_DISK_CRASH_* for the disk). */
 void sim_node_crash(sim_t *sim, sim_node_t *node, unsigned disk_flags);
-/* Start again on the durable disk image (the node must be down). */
+/* Start again on the durable disk image (the node must be down). Like
+ * sim_node_add, the start runs as an event at the current time. Node
+ * metrics start from zero in each incarnation. */
 void sim_node_restart(sim_t *sim, sim_node_t *node);
 /* Clean stop (no disk loss beyond what the node left unsynced: the disk is
  * NOT crashed; the volatile image persists as with a clean OS shutdown). */
@@ -144,12 +194,17 @@ double sim_rand_double(sim_t *sim, sim_stream stream);
 
 /* ---- trace ---- */
 
-/* A harness trace event (node may be NULL). fmt formats JSON members. */
+/* A harness trace event (node may be NULL). fmt formats the JSON members
+ * that follow "kind" (NULL for none), as in env_trace. */
 void sim_trace(sim_t *sim, sim_node_t *node, const char *kind, const char *fmt,
                ...) __attribute__((format(printf, 4, 5)));
 uint64_t sim_trace_hash(sim_t *sim);
 uint64_t sim_trace_events(sim_t *sim);
-/* Writes the kept trace (keep_trace) as JSON Lines; 0 or -errno. */
+/* Writes the kept trace (keep_trace) as JSON Lines; 0 or -errno (-EINVAL
+ * without keep_trace). */
 int sim_trace_write(sim_t *sim, FILE *out);
+/* The kept trace text (owned by the sim, valid until the next event), or
+ * NULL without keep_trace; *len gets its length (len may be NULL). */
+const char *sim_trace_text(sim_t *sim, size_t *len);
 
 #endif

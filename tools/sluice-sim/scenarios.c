@@ -1,0 +1,26 @@
+/*
+ * scenarios.c — the scenario table (see scenarios.h). One line each.
+ */
+#include <string.h>
+
+#include "sim/selftest.h"
+#include "tools/sluice-sim/scenarios.h"
+
+static const sluice_sim_scenario table[] = {
+    {"selftest",
+     "self-test nodes exchanging checksummed frames and logging them to "
+     "disk, under partitions, resets, crashes, stops and fsync errors",
+     sim_selftest_run},
+};
+
+const sluice_sim_scenario *sluice_sim_scenarios(size_t *count) {
+  *count = sizeof table / sizeof table[0];
+  return table;
+}
+
+const sluice_sim_scenario *sluice_sim_scenario_find(const char *name) {
+  for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+    if (strcmp(table[i].name, name) == 0)
+      return &table[i];
+  return NULL;
+}
