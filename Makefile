@@ -8,12 +8,18 @@
 #   make coverage   gcov/lcov build in build/cov, HTML report in build/coverage/
 #   make bench      benchmarks (figures next to same-run baselines)
 #   make demo       deps + build + the main demo on a local default
+#   make fuzz       each libFuzzer target for FUZZ_SECONDS (default 60)
 #   make docs       render docs/*.dot to build/docs/*.svg
 #
 # Focused builds for working on one module:
 #   make BUILD=build-x MODULES="base sim" SUITES="varint crc32c" unit
 # builds only those module folders and test suites (suite NAME lives in
 # tests/unit/test_NAME.c) and runs them.
+
+# Compile on every core unless told otherwise (make -jN still wins).
+ifeq ($(filter -j%,$(MAKEFLAGS)),)
+MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+endif
 
 BUILD   ?= build
 MODULES ?= base sim broker compute labs

@@ -1,0 +1,18 @@
+#!/bin/sh
+# bench.sh BUILD — every benchmark, each printing its figures next to a
+# baseline measured in the same run and the ratio between them. Numbers are
+# for reading, not for pass/fail: these machines are shared and noisy.
+set -eu
+build=${1:-build}
+bin="$build/bin"
+echo "== simulator (sluice-sim bench)"
+"$bin/sluice-sim" bench
+if [ -x "$bin/sluice-log" ]; then
+  echo "== partition log (sluice-log bench)"
+  "$bin/sluice-log" bench --dir "$build/bench-log"
+  rm -rf "$build/bench-log"
+fi
+if [ -x "$bin/sluice-job" ] && [ -f tools/bench-compute.sh ]; then
+  echo "== compute engine"
+  sh tools/bench-compute.sh "$build"
+fi
