@@ -88,7 +88,7 @@ coverage: deps
 	@command -v lcov >/dev/null || { echo "lcov missing: run make deps"; exit 1; }
 	@rm -rf build/cov/obj build/coverage && mkdir -p build/coverage
 	@$(MAKE) --no-print-directory BUILD=build/cov OPT=-O0 \
-	  CFLAGS_EXTRA="--coverage" LDFLAGS_EXTRA="--coverage" test-run
+	  CFLAGS_EXTRA="--coverage -fprofile-update=atomic" LDFLAGS_EXTRA="--coverage" test-run
 	@lcov --quiet --capture --rc lcov_branch_coverage=1 --directory build/cov/obj \
 	  --output-file build/coverage/all.info
 	@lcov --quiet --rc lcov_branch_coverage=1 --remove build/coverage/all.info \
