@@ -1,0 +1,416 @@
+/*
+ * conn.c — client connections: framing, in-order request processing with
+ * pipelining, back pressure, parked requests, and the dispatch table.
+ *
+ * Kafka's SocketServer reads a frame, hands it to a request handler, and
+ * mutes the channel until the response is sent: one request per connection
+ * at a time, responses in request order, while the client keeps sending
+ * (pipelining) into the socket buffer. Here the same: frames pile up in the
+ * connection's splitter and are taken one at a time; a handler that cannot
+ * answer at once parks the request, and the connection takes nothing else
+ * until it is answered.
+ *
+ * Back pressure, both ways:
+ *  - output: before taking the next frame, the connection checks its send
+ *    queue; above BROKER_CONN_QUEUED_BYTES_MAX it waits for on_drain. So a
+ *    client that does not read its fetch responses holds the broker to that
+ *    much plus one response (itself bounded by BROKER_FETCH_RESPONSE_BYTES_MAX
+ *    and socket.request.max.bytes for the rest).
+ *  - input: while the connection is stalled (a parked request or a full
+ *    send queue) and more than BROKER_CONN_INPUT_BYTES_MAX unprocessed
+ *    bytes are buffered, it stops reading; TCP then pushes back on the
+ *    client. While not stalled, every complete frame is processed at once,
+ *    so what stays buffered is at most one partial frame (bounded by
+ *    socket.request.max.bytes).
+ *
+ * Protocol errors follow Kafka: an unknown API key, an unsupported version
+ * (except ApiVersions, answered with the v0 fallback) or an undecodable
+ * request closes the connection, and only that connection.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include <glib.h>
+
+#include "base/assert.h"
+#include "broker/server/broker_internal.h"
+
+struct broker__conn {
+  broker_t *b;
+  env_conn_t *conn; /* NULL once closed */
+  uint64_t id;
+  proto_splitter *splitter;
+  proto_arena *req_arena;  /* decoded request, bounded */
+  proto_arena *resp_arena; /* response structs (bounded by our own limits) */
+  broker__req *current;    /* the parked request, or NULL */
+  bool reading_paused;
+  bool closed;
+  bool pumping; /* inside pump(): frees wait for its end */
+};
+
+/* ------------------------------------------------------- dispatch table */
+
+/* The APIs this broker answers and the versions it advertises. Ranges sit
+ * inside what broker/proto describes and overlap what kcat/librdkafka 2.0,
+ * kafka-python 2.0 and current Java clients send (KAFKA-NOTES §3.1).
+ * Consumer-group APIs (OffsetCommit/Fetch, JoinGroup, Heartbeat, ...),
+ * transactions and replication add rows here. Sorted by key. */
+static const broker__api api_table[] = {
+    {PROTO_API_PRODUCE, 3, 9, broker__api_produce},
+    {PROTO_API_FETCH, 4, 12, broker__api_fetch},
+    {PROTO_API_LIST_OFFSETS, 0, 6, broker__api_list_offsets},
+    {PROTO_API_METADATA, 0, 12, broker__api_metadata},
+    {PROTO_API_FIND_COORDINATOR, 0, 4, broker__api_find_coordinator},
+    {PROTO_API_API_VERSIONS, 0, 3, broker__api_versions},
+    {PROTO_API_CREATE_TOPICS, 0, 7, broker__api_create_topics},
+    {PROTO_API_DELETE_TOPICS, 0, 6, broker__api_delete_topics},
+    {PROTO_API_DELETE_RECORDS, 0, 2, broker__api_delete_records},
+    {PROTO_API_INIT_PRODUCER_ID, 0, 4, broker__api_init_producer_id},
+    {PROTO_API_OFFSET_FOR_LEADER_EPOCH, 0, 4,
+     broker__api_offset_for_leader_epoch},
+    {PROTO_API_DESCRIBE_CONFIGS, 0, 4, broker__api_describe_configs},
+    {PROTO_API_CREATE_PARTITIONS, 0, 3, broker__api_create_partitions},
+    {PROTO_API_INCREMENTAL_ALTER_CONFIGS, 0, 1,
+     broker__api_incremental_alter_configs},
+    {PROTO_API_DESCRIBE_CLUSTER, 0, 1, broker__api_describe_cluster},
+};
+
+const broker__api *broker__api_table(size_t *count) {
+  *count = G_N_ELEMENTS(api_table);
+  return api_table;
+}
+
+static const broker__api *api_find(int16_t key) {
+  for (size_t i = 0; i < G_N_ELEMENTS(api_table); i++)
+    if (api_table[i].api_key == key)
+      return &api_table[i];
+  return NULL;
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static void conn_free(broker__conn *c) {
+  proto_splitter_free(c->splitter);
+  proto_arena_free(c->req_arena);
+  proto_arena_free(c->resp_arena);
+  g_free(c);
+}
+
+static void req_free(broker__req *req) {
+  if (req->owns_arena) {
+    proto_arena_free(req->arena);
+    proto_arena_free(req->resp_arena);
+  }
+  g_free(req);
+}
+
+/* Detaches the connection from everything; frees it unless pump() is
+ * running on it (pump frees it on the way out). */
+static void conn_teardown(broker__conn *c) {
+  if (c->closed)
+    return;
+  c->closed = true;
+  c->conn = NULL;
+  g_hash_table_remove(c->b->conns, c);
+  broker__req *req = c->current;
+  c->current = NULL;
+  if (req) {
+    /* The parked request outlives the connection: it takes the arenas. */
+    req->conn = NULL;
+    req->owns_arena = true;
+    c->req_arena = NULL;
+    c->resp_arena = NULL;
+    if (req->cancel) {
+      req->cancel(req);
+      g_hash_table_remove(c->b->parked, req);
+      req_free(req);
+    }
+  }
+  if (!c->pumping)
+    conn_free(c);
+}
+
+static void conn_close(broker__conn *c) {
+  if (c->closed)
+    return;
+  env_conn_close(c->conn);
+  conn_teardown(c);
+}
+
+static void on_close(void *arg, env_conn_t *conn, int status) {
+  broker__conn *c = arg;
+  if (status < 0)
+    env_log(c->b->env, ENV_LOG_DEBUG, "connection %" PRIu64 " from %s: %s",
+            c->id, env_conn_peer(conn), g_strerror(-status));
+  conn_teardown(c);
+}
+
+/* ------------------------------------------------------------ responding */
+
+static void send_frame(broker__conn *c, buf_t *frame) {
+  int rc = env_conn_send(c->conn, frame->data, frame->len);
+  if (rc < 0) {
+    env_log(c->b->env, ENV_LOG_WARN, "connection %" PRIu64 ": send: %s",
+            c->id, g_strerror(-rc));
+    conn_close(c);
+  }
+}
+
+static void pump(broker__conn *c);
+
+void broker__respond(broker__req *req, const void *body) {
+  broker_t *b = req->b;
+  broker__conn *c = req->conn;
+  if (c && !c->closed) {
+    buf_clear(&b->out);
+    int rc = proto_response_encode(&b->out, req->header.api_key,
+                                   req->header.api_version,
+                                   req->header.correlation_id, body);
+    if (rc < 0) {
+      env_log(b->env, ENV_LOG_ERROR,
+              "connection %" PRIu64 ": cannot encode the response to api %d "
+              "v%d: %s",
+              c->id, req->header.api_key, req->header.api_version,
+              proto_strerror(rc));
+      conn_close(c);
+    } else {
+      send_frame(c, &b->out);
+    }
+    /* Do not hold on to the memory of one huge response. */
+    if (b->out.cap > ((size_t)8 << 20))
+      buf_free(&b->out);
+  }
+  if (req->parked)
+    broker__finish_silent(req);
+}
+
+void broker__finish_silent(broker__req *req) {
+  SL_ASSERT(req->parked);
+  broker__conn *c = req->conn;
+  if (c && c->current == req)
+    c->current = NULL;
+  g_hash_table_remove(req->b->parked, req);
+  req_free(req);
+  if (c && !c->closed)
+    pump(c);
+}
+
+void broker__req_discard(broker__req *req) { req_free(req); }
+
+void broker__req_close_conn(broker__req *req) {
+  if (req->conn)
+    conn_close(req->conn);
+}
+
+/* ------------------------------------------------------------- requests */
+
+static void answer_api_versions_fallback(broker__conn *c, int32_t corr) {
+  buf_clear(&c->b->out);
+  proto_api_versions_fallback_encode(&c->b->out, corr);
+  send_frame(c, &c->b->out);
+}
+
+/* Handles one frame. Returns false when the connection was closed. */
+static bool handle_frame(broker__conn *c, const uint8_t *frame, size_t len) {
+  broker_t *b = c->b;
+  proto_arena_reset(c->req_arena);
+  proto_arena_reset(c->resp_arena);
+  proto_request preq;
+  memset(&preq, 0, sizeof preq);
+  int rc = proto_request_decode(frame, len, c->req_arena, &preq);
+  int16_t key = preq.header.api_key, version = preq.header.api_version;
+  env_metric_add(b->env, "broker.requests", 1);
+  if (rc == PROTO_ERR_UNSUPPORTED_VERSION && key == PROTO_API_API_VERSIONS) {
+    answer_api_versions_fallback(c, preq.header.correlation_id);
+    return !c->closed;
+  }
+  const broker__api *api = rc == 0 ? api_find(key) : NULL;
+  if (rc == 0 && api && key == PROTO_API_API_VERSIONS &&
+      version > api->max_version) {
+    answer_api_versions_fallback(c, preq.header.correlation_id);
+    return !c->closed;
+  }
+  if (rc < 0 || !api || version < api->min_version ||
+      version > api->max_version) {
+    env_log(b->env, ENV_LOG_WARN,
+            "connection %" PRIu64 " from %s: closing: api key %d v%d: %s",
+            c->id, env_conn_peer(c->conn), key, version,
+            rc < 0 ? proto_strerror(rc) : "not supported by this broker");
+    env_metric_add(b->env, "broker.requests_rejected", 1);
+    conn_close(c);
+    return false;
+  }
+  broker__req *req = g_new0(broker__req, 1);
+  req->b = b;
+  req->conn = c;
+  req->header = preq.header;
+  req->body = preq.body;
+  req->arena = c->req_arena;
+  req->resp_arena = c->resp_arena;
+  broker__handled h = api->handler(req);
+  switch (h) {
+  case BROKER__DONE:
+    req_free(req);
+    break;
+  case BROKER__PARKED:
+    req->parked = true;
+    c->current = req;
+    g_hash_table_add(b->parked, req);
+    break;
+  case BROKER__CLOSE:
+    req_free(req);
+    env_log(b->env, ENV_LOG_WARN,
+            "connection %" PRIu64 ": closing after api key %d v%d", c->id, key,
+            version);
+    conn_close(c);
+    break;
+  }
+  return !c->closed;
+}
+
+static void update_reading(broker__conn *c) {
+  bool stalled = c->current != NULL ||
+                 env_conn_queued_bytes(c->conn) > BROKER_CONN_QUEUED_BYTES_MAX;
+  bool pause = stalled && proto_splitter_buffered_bytes(c->splitter) >
+                              BROKER_CONN_INPUT_BYTES_MAX;
+  if (pause && !c->reading_paused) {
+    env_conn_pause_reading(c->conn);
+    c->reading_paused = true;
+  } else if (!pause && c->reading_paused) {
+    env_conn_resume_reading(c->conn);
+    c->reading_paused = false;
+  }
+}
+
+/* Takes frames one at a time while the connection is free to. */
+static void pump(broker__conn *c) {
+  if (c->pumping || c->closed)
+    return;
+  c->pumping = true;
+  while (!c->closed && !c->current &&
+         env_conn_queued_bytes(c->conn) <= BROKER_CONN_QUEUED_BYTES_MAX) {
+    const uint8_t *frame = NULL;
+    size_t len = 0;
+    int rc = proto_splitter_next(c->splitter, &frame, &len);
+    if (rc == 0)
+      break;
+    if (rc < 0) {
+      env_log(c->b->env, ENV_LOG_WARN,
+              "connection %" PRIu64 " from %s: closing: %s", c->id,
+              env_conn_peer(c->conn), proto_splitter_error(c->splitter));
+      conn_close(c);
+      break;
+    }
+    if (!handle_frame(c, frame, len))
+      break;
+  }
+  c->pumping = false;
+  if (c->closed) {
+    conn_free(c);
+    return;
+  }
+  update_reading(c);
+}
+
+static void on_data(void *arg, env_conn_t *conn, const uint8_t *data,
+                    size_t len) {
+  broker__conn *c = arg;
+  proto_splitter_feed(c->splitter, data, len);
+  pump(c);
+}
+
+static void on_drain(void *arg, env_conn_t *conn) { pump(arg); }
+
+static const env_conn_cbs conn_cbs = {
+    .on_connect = NULL,
+    .on_data = on_data,
+    .on_drain = on_drain,
+    .on_close = on_close,
+};
+
+void broker__on_accept(void *arg, env_conn_t *conn) {
+  broker_t *b = arg;
+  if (b->shutting_down ||
+      g_hash_table_size(b->conns) >= (guint)BROKER_CONNS_MAX) {
+    env_log(b->env, ENV_LOG_WARN, "refusing connection from %s (%s)",
+            env_conn_peer(conn),
+            b->shutting_down ? "shutting down" : "too many connections");
+    env_conn_close(conn);
+    return;
+  }
+  broker__conn *c = g_new0(broker__conn, 1);
+  c->b = b;
+  c->conn = conn;
+  c->id = ++b->conn_seq;
+  c->splitter = proto_splitter_new(PROTO_REQUEST_FRAME_BYTES_MIN,
+                                   b->cfg->socket_request_max_bytes);
+  c->req_arena = proto_arena_new(BROKER_REQUEST_ARENA_BYTES_MAX);
+  c->resp_arena = proto_arena_new(0);
+  g_hash_table_add(b->conns, c);
+  env_conn_set_cbs(conn, &conn_cbs, c);
+  env_metric_add(b->env, "broker.connections_accepted", 1);
+}
+
+static gint cmp_conn_id(gconstpointer a, gconstpointer b) {
+  const broker__conn *x = *(broker__conn *const *)a;
+  const broker__conn *y = *(broker__conn *const *)b;
+  return x->id < y->id ? -1 : x->id > y->id ? 1 : 0;
+}
+
+void broker__conns_close_all(broker_t *b) {
+  /* In accept order, not hash order: the simulator's trace must not
+   * depend on where the allocator put the connections. */
+  GPtrArray *all = g_ptr_array_new();
+  GHashTableIter it;
+  gpointer k;
+  g_hash_table_iter_init(&it, b->conns);
+  while (g_hash_table_iter_next(&it, &k, NULL))
+    g_ptr_array_add(all, k);
+  g_ptr_array_sort(all, cmp_conn_id);
+  for (guint i = 0; i < all->len; i++)
+    conn_close(g_ptr_array_index(all, i));
+  g_ptr_array_free(all, TRUE);
+}
+
+size_t broker_connection_count(const broker_t *b) {
+  return g_hash_table_size(b->conns);
+}
+
+/* ------------------------------------------------------------- helpers */
+
+void *broker__new(broker__req *req, const proto_struct *s) {
+  void *p = proto_new(req->resp_arena, s);
+  SL_ASSERT(p); /* the response arena has no byte limit */
+  return p;
+}
+
+void *broker__new_array(broker__req *req, const proto_struct *s, int32_t n) {
+  SL_ASSERT(n >= 0);
+  void *p = proto_new_array(req->resp_arena, s, n);
+  SL_ASSERT(p);
+  return p;
+}
+
+proto_str broker__str(broker__req *req, const char *s) {
+  if (!s)
+    return PROTO_STR_NULL;
+  size_t n = strlen(s);
+  SL_ASSERT(n <= INT32_MAX);
+  bool ok = true;
+  proto_str r = proto_arena_str(req->resp_arena, s, (int32_t)n, &ok);
+  SL_ASSERT(ok);
+  return r;
+}
+
+void *broker__alloc(broker__req *req, size_t size) {
+  void *p = proto_arena_alloc(req->resp_arena, size);
+  SL_ASSERT(p);
+  return p;
+}
+
+proto_int32_array broker__i32_one(broker__req *req, int32_t v) {
+  int32_t *items = broker__alloc(req, sizeof *items);
+  items[0] = v;
+  return (proto_int32_array){items, 1};
+}
