@@ -27,7 +27,9 @@
 #include <glib.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
+#include "base/assert.h"
 #include "compute/compute.h"
 
 /* Limits. */
@@ -51,9 +53,88 @@ struct cm_buf {
 };
 void cm__buf_init(cm_buf *b);
 void cm__buf_free(cm_buf *b);
-void cm__buf_reserve(cm_buf *b, size_t extra);
-void cm__put_u32(uint8_t *p, uint32_t v);
-uint32_t cm__get_u32(const uint8_t *p);
+/* Grows b so that `extra` more bytes fit (the slow half of reserve). */
+void cm__buf_grow(cm_buf *b, size_t extra);
+static inline void cm__buf_reserve(cm_buf *b, size_t extra) {
+  if (b->cap - b->len < extra)
+    cm__buf_grow(b, extra);
+}
+
+/* The hot little helpers below are inline: every record of every task
+ * goes through them, and the engine is built without link-time
+ * optimisation. On little-endian machines the u32 codecs are plain 4-byte
+ * moves; the byte-by-byte form keeps the encoding explicit elsewhere. */
+static inline void cm__put_u32(uint8_t *p, uint32_t v) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  memcpy(p, &v, sizeof v);
+#else
+  p[0] = (uint8_t)v;
+  p[1] = (uint8_t)(v >> 8);
+  p[2] = (uint8_t)(v >> 16);
+  p[3] = (uint8_t)(v >> 24);
+#endif
+}
+
+static inline uint32_t cm__get_u32(const uint8_t *p) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  uint32_t v;
+  memcpy(&v, p, sizeof v);
+  return v;
+#else
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+         (uint32_t)p[3] << 24;
+#endif
+}
+
+/* memcpy for the short keys and values records mostly have: overlapping
+ * fixed-size moves inside both ranges instead of a library call. */
+static inline void cm__copy(uint8_t *dst, const uint8_t *src, size_t len) {
+  if (len > 16) {
+    memcpy(dst, src, len);
+  } else if (len >= 8) {
+    uint64_t a, b;
+    memcpy(&a, src, 8);
+    memcpy(&b, src + len - 8, 8);
+    memcpy(dst, &a, 8);
+    memcpy(dst + len - 8, &b, 8);
+  } else if (len >= 4) {
+    uint32_t a, b;
+    memcpy(&a, src, 4);
+    memcpy(&b, src + len - 4, 4);
+    memcpy(dst, &a, 4);
+    memcpy(dst + len - 4, &b, 4);
+  } else {
+    for (size_t i = 0; i < len; i++)
+      dst[i] = src[i];
+  }
+}
+
+/* Eight bytes as a big-endian integer, and back. */
+static inline uint64_t cm__be64_load(const uint8_t *p) {
+  uint64_t u;
+  memcpy(&u, p, sizeof u);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  u = __builtin_bswap64(u);
+#endif
+  return u;
+}
+
+static inline void cm__be64_store(uint8_t *p, uint64_t u) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  u = __builtin_bswap64(u);
+#endif
+  memcpy(p, &u, sizeof u);
+}
+
+/* cm_i64_put / cm_i64_get without the length check: big-endian with the
+ * sign bit flipped. */
+static inline void cm__i64_store(uint8_t *out, int64_t v) {
+  cm__be64_store(out, (uint64_t)v ^ (UINT64_C(1) << 63));
+}
+
+static inline int64_t cm__i64_load(const uint8_t *p) {
+  return (int64_t)(cm__be64_load(p) ^ (UINT64_C(1) << 63));
+}
 
 /* A batch: records back to back, and how many. */
 typedef struct cm__batch {
@@ -63,12 +144,32 @@ typedef struct cm__batch {
 void cm__batch_init(cm__batch *b);
 void cm__batch_free(cm__batch *b);
 void cm__batch_clear(cm__batch *b);
-void cm__batch_add(cm__batch *b, cm_bytes key, cm_bytes val);
 void cm__batch_append_batch(cm__batch *b, const cm__batch *src);
+size_t cm__rec_size(cm_rec r);
+
+static inline void cm__batch_add(cm__batch *b, cm_bytes key, cm_bytes val) {
+  SL_ASSERT(key.len <= CM__REC_FIELD_BYTES_MAX);
+  SL_ASSERT(val.len <= CM__REC_FIELD_BYTES_MAX);
+  size_t need = CM__REC_HEADER_BYTES + key.len + val.len;
+  cm__buf_reserve(&b->buf, need);
+  uint8_t *p = b->buf.data + b->buf.len;
+  cm__put_u32(p, (uint32_t)key.len);
+  cm__put_u32(p + 4, (uint32_t)val.len);
+  cm__copy(p + CM__REC_HEADER_BYTES, key.ptr, key.len);
+  cm__copy(p + CM__REC_HEADER_BYTES + key.len, val.ptr, val.len);
+  b->buf.len += need;
+  b->count++;
+}
+
 /* Decodes the record at p (inside a well-formed batch) and returns its
  * encoded size. */
-size_t cm__rec_decode(const uint8_t *p, cm_rec *out);
-size_t cm__rec_size(cm_rec r);
+static inline size_t cm__rec_decode(const uint8_t *p, cm_rec *out) {
+  uint32_t kl = cm__get_u32(p);
+  uint32_t vl = cm__get_u32(p + 4);
+  out->key = (cm_bytes){p + CM__REC_HEADER_BYTES, kl};
+  out->val = (cm_bytes){p + CM__REC_HEADER_BYTES + kl, vl};
+  return CM__REC_HEADER_BYTES + (size_t)kl + vl;
+}
 
 struct cm_records {
   cm__batch batch;
@@ -77,8 +178,78 @@ struct cm_records {
 /* Takes the batch's bytes (leaves it empty). */
 cm_records *cm__records_from_batch(cm__batch *b);
 
-uint64_t cm__hash64(const uint8_t *p, size_t len, uint64_t seed);
 uint64_t cm__mix64(uint64_t x);
+
+static inline uint64_t cm__load64(const uint8_t *p) {
+  uint64_t v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+
+static inline uint64_t cm__load32(const uint8_t *p) {
+  uint32_t v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+
+/* The 128-bit product of a and b folded to 64 bits. */
+static inline uint64_t cm__mum(uint64_t a, uint64_t b) {
+  __extension__ unsigned __int128 r = (unsigned __int128)a * b;
+  return (uint64_t)r ^ (uint64_t)(r >> 64);
+}
+
+/* A hash of len bytes at p, in the style of wyhash (public domain): keys
+ * of up to 16 bytes (most shuffle keys) cost two or four overlapping loads
+ * and two multiplications. Every byte and the length count, so "a" and
+ * "a\0" differ. Stable across runs and machines of the same byte order
+ * (hash partitioning depends on it). */
+static inline uint64_t cm__hash64(const uint8_t *p, size_t len, uint64_t seed) {
+  const uint64_t k0 = UINT64_C(0xa0761d6478bd642f);
+  const uint64_t k1 = UINT64_C(0xe7037ed1a0b428db);
+  seed ^= cm__mum(seed ^ k0, k1);
+  uint64_t a, b;
+  if (len <= 16) {
+    if (len >= 4) {
+      size_t mid = (len >> 3) << 2;
+      a = (cm__load32(p) << 32) | cm__load32(p + mid);
+      b = (cm__load32(p + len - 4) << 32) | cm__load32(p + len - 4 - mid);
+    } else if (len > 0) {
+      a = ((uint64_t)p[0] << 16) | ((uint64_t)p[len >> 1] << 8) | p[len - 1];
+      b = 0;
+    } else {
+      a = b = 0;
+    }
+  } else {
+    size_t left = len;
+    while (left > 16) {
+      seed = cm__mum(cm__load64(p) ^ k1, cm__load64(p + 8) ^ seed);
+      p += 16;
+      left -= 16;
+    }
+    a = cm__load64(p + left - 16);
+    b = cm__load64(p + left - 8);
+  }
+  return cm__mum(k1 ^ len, cm__mum(a ^ k1, b ^ seed));
+}
+
+/* Byte equality of two ranges of the same length, inline for the short
+ * keys that dominate shuffles. */
+static inline bool cm__bytes_same(const uint8_t *a, const uint8_t *b,
+                                  size_t len) {
+  if (len >= 8 && len <= 16)
+    return cm__load64(a) == cm__load64(b) &&
+           cm__load64(a + len - 8) == cm__load64(b + len - 8);
+  if (len >= 4 && len < 8)
+    return cm__load32(a) == cm__load32(b) &&
+           cm__load32(a + len - 4) == cm__load32(b + len - 4);
+  if (len < 4) {
+    for (size_t i = 0; i < len; i++)
+      if (a[i] != b[i])
+        return false;
+    return true;
+  }
+  return memcmp(a, b, len) == 0;
+}
 
 /* ------------------------------------------------------------ registry */
 
@@ -90,9 +261,17 @@ typedef enum cm__fn_kind {
   CM__FN_FOREACH,
 } cm__fn_kind;
 
+/* Builtins the shuffle recognises, to fold values in place instead of
+ * calling through the function pointer (same result either way). */
+typedef enum cm__builtin {
+  CM__BUILTIN_NONE = 0,
+  CM__BUILTIN_SUM_I64, /* "cm.sum_i64" */
+} cm__builtin;
+
 typedef struct cm__fn {
   char *name; /* [owned] */
   cm__fn_kind kind;
+  cm__builtin builtin;
   union {
     cm_map_fn map;
     cm_filter_fn filter;
@@ -254,7 +433,19 @@ cm__shuffle *cm__shuffle_new(cm_ctx *ctx, cm_ds *parent, uint32_t n_out,
                              cm__partitioner partitioner);
 uint32_t cm__shuffle_partition(const cm__shuffle *s, cm_bytes key,
                                uint64_t *round_robin);
-int cm__key_cmp(cm_bytes a, cm_bytes b, bool descending);
+/* cm_bytes_cmp, negated when descending. Inline with a fast path: the
+ * first eight bytes compared as one big-endian integer. */
+static inline int cm__key_cmp(cm_bytes a, cm_bytes b, bool descending) {
+  int c;
+  if (a.len >= 8 && b.len >= 8) {
+    uint64_t x = cm__be64_load(a.ptr);
+    uint64_t y = cm__be64_load(b.ptr);
+    c = x != y ? (x < y ? -1 : 1) : cm_bytes_cmp(a, b);
+  } else {
+    c = cm_bytes_cmp(a, b);
+  }
+  return descending ? -c : c;
+}
 
 /* --------------------------------------------------------------- cache */
 

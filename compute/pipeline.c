@@ -358,6 +358,10 @@ static bool lines_feed(line_state *s, cm__batch *out, const uint8_t *chunk,
         s->skipping = false;
         s->line_pos = pos + stop + 1;
       }
+    } else if (nl && s->line.len == 0) {
+      /* The whole line is in this chunk: no detour through s->line. */
+      cm__batch_add(out, cm_bytes_of(chunk + i, stop - i), CM_NO_BYTES);
+      s->line_pos = pos + stop + 1;
     } else {
       cm_buf_append(&s->line, chunk + i, stop - i);
       if (nl) {

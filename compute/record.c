@@ -38,26 +38,12 @@ bool cm_bytes_eq(cm_bytes a, cm_bytes b) {
   return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
 }
 
-int cm__key_cmp(cm_bytes a, cm_bytes b, bool descending) {
-  int c = cm_bytes_cmp(a, b);
-  return descending ? -c : c;
-}
-
 /* Big-endian with the sign bit flipped: memcmp order is numeric order. */
-void cm_i64_put(uint8_t out[CM_I64_BYTES], int64_t v) {
-  uint64_t u = (uint64_t)v ^ (UINT64_C(1) << 63);
-  for (int i = 7; i >= 0; i--) {
-    out[i] = (uint8_t)u;
-    u >>= 8;
-  }
-}
+void cm_i64_put(uint8_t out[CM_I64_BYTES], int64_t v) { cm__i64_store(out, v); }
 
 int64_t cm_i64_get(cm_bytes b) {
   SL_ASSERT(b.len == CM_I64_BYTES);
-  uint64_t u = 0;
-  for (int i = 0; i < 8; i++)
-    u = (u << 8) | b.ptr[i];
-  return (int64_t)(u ^ (UINT64_C(1) << 63));
+  return cm__i64_load(b.ptr);
 }
 
 /* IEEE order trick: flip all bits of negatives, only the sign of
@@ -83,18 +69,6 @@ double cm_f64_get(cm_bytes b) {
   return v;
 }
 
-void cm__put_u32(uint8_t *p, uint32_t v) {
-  p[0] = (uint8_t)v;
-  p[1] = (uint8_t)(v >> 8);
-  p[2] = (uint8_t)(v >> 16);
-  p[3] = (uint8_t)(v >> 24);
-}
-
-uint32_t cm__get_u32(const uint8_t *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-         (uint32_t)p[3] << 24;
-}
-
 /* ------------------------------------------------------------- buffers */
 
 void cm__buf_init(cm_buf *b) {
@@ -111,7 +85,7 @@ void cm__buf_free(cm_buf *b) {
   cm__buf_init(b);
 }
 
-void cm__buf_reserve(cm_buf *b, size_t extra) {
+void cm__buf_grow(cm_buf *b, size_t extra) {
   SL_ASSERT(b->len <= b->cap);
   if (b->cap - b->len >= extra)
     return;
@@ -252,33 +226,9 @@ size_t cm__rec_size(cm_rec r) {
   return CM__REC_HEADER_BYTES + r.key.len + r.val.len;
 }
 
-void cm__batch_add(cm__batch *b, cm_bytes key, cm_bytes val) {
-  SL_ASSERT(key.len <= CM__REC_FIELD_BYTES_MAX);
-  SL_ASSERT(val.len <= CM__REC_FIELD_BYTES_MAX);
-  size_t need = CM__REC_HEADER_BYTES + key.len + val.len;
-  cm__buf_reserve(&b->buf, need);
-  uint8_t *p = b->buf.data + b->buf.len;
-  cm__put_u32(p, (uint32_t)key.len);
-  cm__put_u32(p + 4, (uint32_t)val.len);
-  if (key.len)
-    memcpy(p + CM__REC_HEADER_BYTES, key.ptr, key.len);
-  if (val.len)
-    memcpy(p + CM__REC_HEADER_BYTES + key.len, val.ptr, val.len);
-  b->buf.len += need;
-  b->count++;
-}
-
 void cm__batch_append_batch(cm__batch *b, const cm__batch *src) {
   cm_buf_append(&b->buf, src->buf.data, src->buf.len);
   b->count += src->count;
-}
-
-size_t cm__rec_decode(const uint8_t *p, cm_rec *out) {
-  uint32_t kl = cm__get_u32(p);
-  uint32_t vl = cm__get_u32(p + 4);
-  out->key = (cm_bytes){p + CM__REC_HEADER_BYTES, kl};
-  out->val = (cm_bytes){p + CM__REC_HEADER_BYTES + kl, vl};
-  return CM__REC_HEADER_BYTES + (size_t)kl + vl;
 }
 
 /* -------------------------------------------------------------- records */
@@ -336,23 +286,4 @@ uint64_t cm__mix64(uint64_t x) {
   x *= UINT64_C(0x94d049bb133111eb);
   x ^= x >> 31;
   return x;
-}
-
-/* Eight bytes at a time folded through a multiply-xorshift; the length
- * goes into the seed so "a" and "a\0" differ. Stable across runs and
- * machines of the same byte order. */
-uint64_t cm__hash64(const uint8_t *p, size_t len, uint64_t seed) {
-  uint64_t h = cm__mix64(seed ^ (len * UINT64_C(0x9e3779b97f4a7c15)));
-  while (len >= 8) {
-    uint64_t w;
-    memcpy(&w, p, 8);
-    h = (h ^ cm__mix64(w)) * UINT64_C(0x9e3779b97f4a7c15);
-    p += 8;
-    len -= 8;
-  }
-  uint64_t tail = 0;
-  for (size_t i = 0; i < len; i++)
-    tail |= (uint64_t)p[i] << (8 * i);
-  h ^= cm__mix64(tail + len);
-  return cm__mix64(h);
 }

@@ -29,6 +29,8 @@
 #define SH_ENTRY_HEADER_BYTES 12u /* [u32 part][u32 klen][u32 vlen] */
 #define SH_TABLE_SLOTS_MIN 1024u
 #define SH_HASH_SEED UINT64_C(0x5eed5eed)
+#define SH_SORT_ITEM_BYTES 24u /* sizeof(sh_sort_item) */
+#define SH_LOOKAHEAD_RECORDS 32u /* hashed ahead of combining; 2^k */
 
 /* ------------------------------------------------------------ partition */
 
@@ -45,11 +47,18 @@ static uint32_t range_partition(const cm__shuffle *s, cm_bytes key) {
   return lo;
 }
 
+/* The hash partition from a key's hash: its high 32 bits scaled to
+ * [0, n_out) with a multiply instead of a division (the low bits index the
+ * map-side combine table, so the two stay independent). */
+static uint32_t hash_partition(uint64_t hash, uint32_t n_out) {
+  return (uint32_t)(((hash >> 32) * n_out) >> 32);
+}
+
 uint32_t cm__shuffle_partition(const cm__shuffle *s, cm_bytes key,
                                uint64_t *round_robin) {
   switch (s->partitioner) {
   case CM__PART_HASH:
-    return (uint32_t)(cm__hash64(key.ptr, key.len, SH_HASH_SEED) % s->n_out);
+    return hash_partition(cm__hash64(key.ptr, key.len, SH_HASH_SEED), s->n_out);
   case CM__PART_RANGE:
     SL_ASSERT(s->bounds_ready);
     return range_partition(s, key);
@@ -323,14 +332,22 @@ static void combiner_fold(combiner *c, cm_bytes val) {
 
 /* ---------------------------------------------------------------- writer */
 
+/* One slot of the map-side combine table: the key's hash and where its
+ * entry starts in the arena, plus one (0 = empty). Both in one 16-byte
+ * slot, so a probe touches one cache line of the table. */
+typedef struct sh_slot {
+  uint64_t hash;
+  uint64_t entry_plus1;
+} sh_slot;
+
 struct cm__shuffle_writer {
   cm__task *task;
   cm__shuffle *s;
   uint64_t budget;
-  cm_buf arena;   /* entries: [u32 part][u32 klen][u32 vlen][key][val] */
-  GArray *index;  /* size_t entry offsets (no combiner) */
-  uint64_t *slots; /* entry offset + 1; 0 = empty (combiner) */
-  uint64_t *hashes;
+  bool fold_sum_i64; /* seq is cm.sum_i64: fold 8-byte values in place */
+  cm_buf arena;      /* entries: [u32 part][u32 klen][u32 vlen][key][val] */
+  GArray *index;     /* size_t entry offsets (no combiner) */
+  sh_slot *slots;    /* combiner: n_slots, a power of two, at most half full */
   size_t n_slots;
   size_t n_used;
   cm_buf scratch;
@@ -351,13 +368,13 @@ static size_t entry_append(cm__shuffle_writer *w, uint32_t part, cm_bytes key,
                            cm_bytes val) {
   size_t off = w->arena.len;
   cm__buf_reserve(&w->arena, SH_ENTRY_HEADER_BYTES + key.len + val.len);
-  uint8_t hdr[SH_ENTRY_HEADER_BYTES];
-  cm__put_u32(hdr, part);
-  cm__put_u32(hdr + 4, (uint32_t)key.len);
-  cm__put_u32(hdr + 8, (uint32_t)val.len);
-  cm_buf_append(&w->arena, hdr, sizeof hdr);
-  cm_buf_append(&w->arena, key.ptr, key.len);
-  cm_buf_append(&w->arena, val.ptr, val.len);
+  uint8_t *e = w->arena.data + off;
+  cm__put_u32(e, part);
+  cm__put_u32(e + 4, (uint32_t)key.len);
+  cm__put_u32(e + 8, (uint32_t)val.len);
+  cm__copy(e + SH_ENTRY_HEADER_BYTES, key.ptr, key.len);
+  cm__copy(e + SH_ENTRY_HEADER_BYTES + key.len, val.ptr, val.len);
+  w->arena.len += SH_ENTRY_HEADER_BYTES + key.len + val.len;
   return off;
 }
 
@@ -375,73 +392,104 @@ cm__shuffle_writer *cm__shuffle_writer_new(cm__task *t, cm__shuffle *s) {
   w->round_robin = cm__mix64(t->partition) % s->n_out;
   if (s->combine != CM__COMBINE_NONE) {
     w->n_slots = SH_TABLE_SLOTS_MIN;
-    w->slots = g_new0(uint64_t, w->n_slots);
-    w->hashes = g_new0(uint64_t, w->n_slots);
+    w->slots = g_new0(sh_slot, w->n_slots);
+    w->fold_sum_i64 = s->seq->builtin == CM__BUILTIN_SUM_I64;
   }
   return w;
 }
 
+/* Bytes the writer holds, counting the sort it will need to write them
+ * out (two sort items per entry), so that spilling keeps the whole task
+ * within its budget. */
 static uint64_t writer_memory(const cm__shuffle_writer *w) {
+  size_t entries = w->slots ? w->n_used : w->index->len;
   return w->arena.len + w->index->len * sizeof(size_t) +
-         w->n_slots * 2 * sizeof(uint64_t);
+         w->n_slots * sizeof(sh_slot) + entries * SH_SORT_ITEM_BYTES * 2;
+}
+
+static uint64_t key_hash(cm_bytes key) {
+  return cm__hash64(key.ptr, key.len, SH_HASH_SEED);
+}
+
+/* The reduce partition of a key whose hash is already known. */
+static uint32_t writer_partition(cm__shuffle_writer *w, cm_bytes key,
+                                 uint64_t hash) {
+  if (w->s->partitioner == CM__PART_HASH)
+    return hash_partition(hash, w->s->n_out);
+  return cm__shuffle_partition(w->s, key, &w->round_robin);
 }
 
 static void table_grow(cm__shuffle_writer *w) {
-  size_t n = w->n_slots * 2;
-  uint64_t *slots = g_new0(uint64_t, n), *hashes = g_new0(uint64_t, n);
+  size_t n = w->n_slots * 2, mask = n - 1;
+  sh_slot *slots = g_new0(sh_slot, n);
   for (size_t i = 0; i < w->n_slots; i++) {
-    if (!w->slots[i])
+    if (!w->slots[i].entry_plus1)
       continue;
-    size_t j = cm__mix64(w->hashes[i]) & (n - 1);
-    while (slots[j])
-      j = (j + 1) & (n - 1);
+    size_t j = w->slots[i].hash & mask;
+    while (slots[j].entry_plus1)
+      j = (j + 1) & mask;
     slots[j] = w->slots[i];
-    hashes[j] = w->hashes[i];
   }
   g_free(w->slots);
-  g_free(w->hashes);
   w->slots = slots;
-  w->hashes = hashes;
   w->n_slots = n;
 }
 
-static void combine_add(cm__shuffle_writer *w, uint32_t part, cm_rec rec) {
+/* Folds rec's value into the accumulator of the entry in `slot`. */
+static void combine_into(cm__shuffle_writer *w, sh_slot *slot, uint32_t part,
+                         cm_rec rec) {
   cm__shuffle *s = w->s;
-  cm_bytes env = cm_buf_bytes(&s->env);
-  uint64_t h = cm__hash64(rec.key.ptr, rec.key.len, SH_HASH_SEED);
-  size_t mask = w->n_slots - 1, i = cm__mix64(h) & mask;
-  while (w->slots[i]) {
-    const uint8_t *e = w->arena.data + (w->slots[i] - 1);
-    if (w->hashes[i] == h && cm_bytes_eq(entry_key(e), rec.key)) {
-      cm_buf_clear(&w->scratch);
-      s->seq->u.merge(entry_val(e), rec.val, env, &w->scratch);
-      if (w->scratch.len <= entry_val(e).len) {
-        uint8_t *em = w->arena.data + (w->slots[i] - 1);
-        cm__put_u32(em + 8, (uint32_t)w->scratch.len);
-        if (w->scratch.len)
-          memcpy(em + SH_ENTRY_HEADER_BYTES + rec.key.len, w->scratch.data,
-                 w->scratch.len);
-      } else {
-        /* Reserve first: the key view points into the arena. */
-        size_t need = SH_ENTRY_HEADER_BYTES + rec.key.len + w->scratch.len;
-        size_t old = w->slots[i] - 1;
-        cm__buf_reserve(&w->arena, need);
-        cm_bytes key = entry_key(w->arena.data + old);
-        w->slots[i] =
-            entry_append(w, part, key, cm_buf_bytes(&w->scratch)) + 1;
-      }
+  uint8_t *e = w->arena.data + (slot->entry_plus1 - 1);
+  cm_bytes acc = entry_val(e);
+  if (w->fold_sum_i64 && acc.len == CM_I64_BYTES &&
+      rec.val.len == CM_I64_BYTES) {
+    /* cm.sum_i64, without the call: wrapping addition. */
+    uint8_t *v = e + SH_ENTRY_HEADER_BYTES + rec.key.len;
+    uint64_t sum =
+        (uint64_t)cm__i64_load(v) + (uint64_t)cm__i64_load(rec.val.ptr);
+    cm__i64_store(v, (int64_t)sum);
+    return;
+  }
+  cm_buf_clear(&w->scratch);
+  s->seq->u.merge(acc, rec.val, cm_buf_bytes(&s->env), &w->scratch);
+  if (w->scratch.len <= acc.len) {
+    cm__put_u32(e + 8, (uint32_t)w->scratch.len);
+    if (w->scratch.len)
+      memcpy(e + SH_ENTRY_HEADER_BYTES + rec.key.len, w->scratch.data,
+             w->scratch.len);
+    return;
+  }
+  /* Reserve first: the key view points into the arena. */
+  size_t need = SH_ENTRY_HEADER_BYTES + rec.key.len + w->scratch.len;
+  size_t old = slot->entry_plus1 - 1;
+  cm__buf_reserve(&w->arena, need);
+  cm_bytes key = entry_key(w->arena.data + old);
+  slot->entry_plus1 = entry_append(w, part, key, cm_buf_bytes(&w->scratch)) + 1;
+}
+
+static void combine_add(cm__shuffle_writer *w, uint32_t part, cm_rec rec,
+                        uint64_t h) {
+  cm__shuffle *s = w->s;
+  size_t mask = w->n_slots - 1, i = h & mask;
+  for (; w->slots[i].entry_plus1; i = (i + 1) & mask) {
+    sh_slot *slot = &w->slots[i];
+    if (slot->hash != h)
+      continue;
+    cm_bytes key = entry_key(w->arena.data + (slot->entry_plus1 - 1));
+    if (key.len == rec.key.len &&
+        cm__bytes_same(key.ptr, rec.key.ptr, key.len)) {
+      combine_into(w, slot, part, rec);
       return;
     }
-    i = (i + 1) & mask;
   }
   cm_bytes acc = rec.val;
   if (s->combine == CM__COMBINE_AGGREGATE) {
     cm_buf_clear(&w->scratch);
-    s->seq->u.merge(cm_buf_bytes(&s->zero), rec.val, env, &w->scratch);
+    s->seq->u.merge(cm_buf_bytes(&s->zero), rec.val, cm_buf_bytes(&s->env),
+                    &w->scratch);
     acc = cm_buf_bytes(&w->scratch);
   }
-  w->slots[i] = entry_append(w, part, rec.key, acc) + 1;
-  w->hashes[i] = h;
+  w->slots[i] = (sh_slot){h, entry_append(w, part, rec.key, acc) + 1};
   if (++w->n_used * 2 >= w->n_slots)
     table_grow(w);
 }
@@ -458,23 +506,127 @@ static void writer_reset(cm__shuffle_writer *w) {
   w->n_used = 0;
   if (w->n_slots > SH_TABLE_SLOTS_MIN) {
     g_free(w->slots);
-    g_free(w->hashes);
     w->n_slots = SH_TABLE_SLOTS_MIN;
-    w->slots = g_new0(uint64_t, w->n_slots);
-    w->hashes = g_new0(uint64_t, w->n_slots);
+    w->slots = g_new0(sh_slot, w->n_slots);
   } else {
-    memset(w->slots, 0, w->n_slots * sizeof(uint64_t));
+    memset(w->slots, 0, w->n_slots * sizeof(sh_slot));
   }
 }
 
-static gint entry_cmp(gconstpointer a, gconstpointer b, gpointer data) {
-  const cm__shuffle_writer *w = data;
-  const uint8_t *ea = w->arena.data + *(const size_t *)a;
-  const uint8_t *eb = w->arena.data + *(const size_t *)b;
-  uint32_t pa = cm__get_u32(ea), pb = cm__get_u32(eb);
-  if (pa != pb)
-    return pa < pb ? -1 : 1;
-  return cm__key_cmp(entry_key(ea), entry_key(eb), w->s->descending);
+/* ------------------------------------------------------------ sorting */
+
+/* What the sort moves around instead of entry offsets: the first 16 key
+ * bytes as two big-endian integers (zero-padded; bit-inverted for a
+ * descending sort), so most comparisons are two integer compares on the
+ * item itself and only ties (equal first 16 bytes) read the arena. */
+typedef struct sh_sort_item {
+  uint64_t prefix[2];
+  uint64_t entry; /* arena offset */
+} sh_sort_item;
+_Static_assert(sizeof(sh_sort_item) == SH_SORT_ITEM_BYTES,
+               "SH_SORT_ITEM_BYTES is the item size");
+
+#define SH_SORT_RUN_ITEMS 24u /* insertion-sorted before merging */
+
+static void sort_item_init(sh_sort_item *it, const uint8_t *arena,
+                           uint64_t entry, bool descending) {
+  cm_bytes key = entry_key(arena + entry);
+  uint8_t head[16] = {0};
+  memcpy(head, key.ptr, key.len < sizeof head ? key.len : sizeof head);
+  it->prefix[0] = cm__be64_load(head);
+  it->prefix[1] = cm__be64_load(head + 8);
+  if (descending) {
+    it->prefix[0] = ~it->prefix[0];
+    it->prefix[1] = ~it->prefix[1];
+  }
+  it->entry = entry;
+}
+
+/* Zero padding makes a key sort no later than its extensions, so prefix
+ * order agrees with cm__key_cmp wherever the prefixes differ. */
+static int item_cmp(const sh_sort_item *a, const sh_sort_item *b,
+                    const uint8_t *arena, bool descending) {
+  if (a->prefix[0] != b->prefix[0])
+    return a->prefix[0] < b->prefix[0] ? -1 : 1;
+  if (a->prefix[1] != b->prefix[1])
+    return a->prefix[1] < b->prefix[1] ? -1 : 1;
+  return cm__key_cmp(entry_key(arena + a->entry), entry_key(arena + b->entry),
+                     descending);
+}
+
+/* Stable: bottom-up merge sort over runs sorted by insertion. */
+static void sort_items(sh_sort_item *items, sh_sort_item *tmp, size_t n,
+                       const uint8_t *arena, bool descending) {
+  for (size_t lo = 0; lo < n; lo += SH_SORT_RUN_ITEMS) {
+    size_t hi = MIN(lo + SH_SORT_RUN_ITEMS, n);
+    for (size_t i = lo + 1; i < hi; i++) {
+      sh_sort_item x = items[i];
+      size_t j = i;
+      while (j > lo && item_cmp(&x, &items[j - 1], arena, descending) < 0) {
+        items[j] = items[j - 1];
+        j--;
+      }
+      items[j] = x;
+    }
+  }
+  sh_sort_item *src = items, *dst = tmp;
+  for (size_t width = SH_SORT_RUN_ITEMS; width < n; width *= 2) {
+    for (size_t lo = 0; lo < n; lo += 2 * width) {
+      size_t mid = MIN(lo + width, n), hi = MIN(lo + 2 * width, n);
+      size_t i = lo, j = mid, k = lo;
+      while (i < mid && j < hi)
+        dst[k++] = item_cmp(&src[j], &src[i], arena, descending) < 0 ? src[j++]
+                                                                     : src[i++];
+      memcpy(dst + k, src + i, (mid - i) * sizeof *src);
+      k += mid - i;
+      memcpy(dst + k, src + j, (hi - j) * sizeof *src);
+    }
+    sh_sort_item *t = src;
+    src = dst;
+    dst = t;
+  }
+  if (src != items)
+    memcpy(items, src, n * sizeof *items);
+}
+
+/* The writer's entries in (partition, key) order, stable: a counting sort
+ * by partition, then each partition's items sorted by key. *n_out [set]
+ * is the number of items; the array is [owned] by the caller (g_free). */
+static sh_sort_item *sorted_entries(cm__shuffle_writer *w, size_t *n_out) {
+  const uint8_t *arena = w->arena.data;
+  bool descending = w->s->descending;
+  uint32_t parts = w->s->n_out;
+  GArray *offs = w->index;
+  if (w->s->combine != CM__COMBINE_NONE) {
+    g_array_set_size(offs, 0);
+    for (size_t i = 0; i < w->n_slots; i++)
+      if (w->slots[i].entry_plus1) {
+        size_t off = w->slots[i].entry_plus1 - 1;
+        g_array_append_val(offs, off);
+      }
+  }
+  size_t n = offs->len;
+  uint64_t *starts = g_new0(uint64_t, (size_t)parts + 1);
+  for (size_t i = 0; i < n; i++)
+    starts[cm__get_u32(arena + g_array_index(offs, size_t, i)) + 1]++;
+  for (uint32_t p = 0; p < parts; p++)
+    starts[p + 1] += starts[p];
+  sh_sort_item *items = g_new(sh_sort_item, n ? n : 1);
+  sh_sort_item *tmp = g_new(sh_sort_item, n ? n : 1);
+  uint64_t *fill = g_memdup2(starts, ((size_t)parts + 1) * sizeof *starts);
+  for (size_t i = 0; i < n; i++) {
+    size_t off = g_array_index(offs, size_t, i);
+    sort_item_init(&items[fill[cm__get_u32(arena + off)]++], arena, off,
+                   descending);
+  }
+  for (uint32_t p = 0; p < parts; p++)
+    sort_items(items + starts[p], tmp + starts[p], starts[p + 1] - starts[p],
+               arena, descending);
+  g_free(fill);
+  g_free(tmp);
+  g_free(starts);
+  *n_out = n;
+  return items;
 }
 
 static char *output_path(cm__shuffle_writer *w, const char *kind,
@@ -488,24 +640,17 @@ static char *output_path(cm__shuffle_writer *w, const char *kind,
  * arena. */
 static int write_sorted(cm__shuffle_writer *w, const char *path,
                         cm__map_output **out, GError **err) {
-  if (w->s->combine != CM__COMBINE_NONE) {
-    g_array_set_size(w->index, 0);
-    for (size_t i = 0; i < w->n_slots; i++)
-      if (w->slots[i]) {
-        size_t off = w->slots[i] - 1;
-        g_array_append_val(w->index, off);
-      }
-  }
-  g_array_sort_with_data(w->index, entry_cmp, w);
   blk_writer *fw = blk_writer_create(path, err);
   if (!fw)
     return -1;
+  size_t n = 0;
+  sh_sort_item *items = sorted_entries(w, &n);
   cm__map_output *o = g_new0(cm__map_output, 1);
   o->path = g_strdup(path);
   o->offsets = g_new0(uint64_t, w->s->n_out + 1);
   uint32_t part = 0;
-  for (guint i = 0; i < w->index->len; i++) {
-    const uint8_t *e = w->arena.data + g_array_index(w->index, size_t, i);
+  for (size_t i = 0; i < n; i++) {
+    const uint8_t *e = w->arena.data + items[i].entry;
     uint32_t p = cm__get_u32(e);
     while (part < p)
       o->offsets[++part] = blk_writer_bytes(fw);
@@ -521,10 +666,12 @@ static int write_sorted(cm__shuffle_writer *w, const char *path,
     fw = NULL;
     goto out_abort;
   }
+  g_free(items);
   writer_reset(w);
   *out = o;
   return 0;
 out_abort:
+  g_free(items);
   blk_writer_abort(fw);
   blk_unlink(path);
   cm__map_output_free(o, false);
@@ -544,20 +691,74 @@ static int spill(cm__shuffle_writer *w, GError **err) {
   return 0;
 }
 
+/* Records waiting in the combine loop's look-ahead ring. */
+typedef struct sh_pending {
+  cm_rec rec;
+  uint64_t hash;
+  uint32_t part;
+} sh_pending;
+
+static void prefetch_slot(const cm__shuffle_writer *w, uint64_t hash) {
+  __builtin_prefetch(&w->slots[hash & (w->n_slots - 1)]);
+}
+
+/* A hint only: the entry the key's home slot points at, if any. */
+static void prefetch_entry(const cm__shuffle_writer *w, uint64_t hash) {
+  const sh_slot *slot = &w->slots[hash & (w->n_slots - 1)];
+  if (slot->entry_plus1)
+    __builtin_prefetch(w->arena.data + (slot->entry_plus1 - 1));
+}
+
+/* Map-side combine of one batch. A hash table bigger than the cache costs
+ * a memory miss per record for the slot and one for the entry; to overlap
+ * them, records are hashed SH_LOOKAHEAD_RECORDS ahead of being combined
+ * (prefetch the slot), and their slot is peeked half as far ahead
+ * (prefetch the entry). Prefetches are hints: the combine itself probes
+ * afresh, so growth or a spill in between only costs a miss. Records are
+ * combined in input order, as without the ring. */
+static int combine_batch(cm__shuffle_writer *w, const cm__batch *b,
+                         GError **err) {
+  sh_pending ring[SH_LOOKAHEAD_RECORDS];
+  const uint8_t *p = b->buf.data, *end = p + b->buf.len;
+  uint64_t head = 0, tail = 0; /* decoded, combined */
+  for (;;) {
+    if (p < end && head - tail < SH_LOOKAHEAD_RECORDS) {
+      sh_pending *q = &ring[head % SH_LOOKAHEAD_RECORDS];
+      p += cm__rec_decode(p, &q->rec);
+      q->hash = key_hash(q->rec.key);
+      q->part = writer_partition(w, q->rec.key, q->hash);
+      SL_ASSERT(q->part < w->s->n_out);
+      prefetch_slot(w, q->hash);
+      head++;
+      continue;
+    }
+    if (tail == head)
+      return 0;
+    uint64_t peek = tail + SH_LOOKAHEAD_RECORDS / 2;
+    if (peek < head)
+      prefetch_entry(w, ring[peek % SH_LOOKAHEAD_RECORDS].hash);
+    const sh_pending *q = &ring[tail % SH_LOOKAHEAD_RECORDS];
+    combine_add(w, q->part, q->rec, q->hash);
+    tail++;
+    if (writer_memory(w) > w->budget && spill(w, err) != 0)
+      return -1;
+  }
+}
+
 int cm__shuffle_writer_add(void *writer, const cm__batch *b, GError **err) {
   cm__shuffle_writer *w = writer;
+  if (w->s->combine != CM__COMBINE_NONE)
+    return combine_batch(w, b, err);
   const uint8_t *p = b->buf.data, *end = p + b->buf.len;
+  bool hashed = w->s->partitioner == CM__PART_HASH;
   while (p < end) {
     cm_rec rec;
     p += cm__rec_decode(p, &rec);
-    uint32_t part = cm__shuffle_partition(w->s, rec.key, &w->round_robin);
+    uint32_t part =
+        writer_partition(w, rec.key, hashed ? key_hash(rec.key) : 0);
     SL_ASSERT(part < w->s->n_out);
-    if (w->s->combine != CM__COMBINE_NONE) {
-      combine_add(w, part, rec);
-    } else {
-      size_t off = entry_append(w, part, rec.key, rec.val);
-      g_array_append_val(w->index, off);
-    }
+    size_t off = entry_append(w, part, rec.key, rec.val);
+    g_array_append_val(w->index, off);
     if (writer_memory(w) > w->budget && spill(w, err) != 0)
       return -1;
   }
@@ -673,7 +874,6 @@ void cm__shuffle_writer_free(cm__shuffle_writer *w) {
   cm__buf_free(&w->arena);
   cm__buf_free(&w->scratch);
   g_free(w->slots);
-  g_free(w->hashes);
   g_free(w);
 }
 

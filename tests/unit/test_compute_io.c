@@ -157,7 +157,48 @@ static void test_directory_and_save(void) {
   cm_registry_free(reg);
 }
 
+/* Lines longer than the block store's write buffer (256 KiB) next to
+ * short ones: save_as_text writes them straight through, in order. */
+static void test_save_long_lines(void) {
+  cm_registry *reg = cm_registry_new();
+  cm_ctx *ctx = ctx_new(reg, 2);
+  char *dir = test_tmpdir();
+  char *out = g_build_filename(dir, "out", NULL);
+  const size_t sizes[] = {3, 300000, 1, 700000, 5, 200000, 90000};
+  const size_t n = G_N_ELEMENTS(sizes);
+  cm_rec recs[G_N_ELEMENTS(sizes)];
+  GString *want = g_string_new(NULL);
+  for (size_t i = 0; i < n; i++) {
+    char *line = g_malloc(sizes[i]);
+    memset(line, 'a' + (int)i, sizes[i]);
+    recs[i] = (cm_rec){cm_bytes_of(line, sizes[i]), CM_NO_BYTES};
+    g_string_append_len(want, line, (gssize)sizes[i]);
+    g_string_append_c(want, '\n');
+  }
+  GError *err = NULL;
+  CU_ASSERT_EQUAL_FATAL(
+      cm_save_as_text(cm_parallelize(ctx, recs, n, 1), out, &err), 0);
+  char *part = g_build_filename(out, "part-00000", NULL);
+  gchar *text = NULL;
+  gsize len = 0;
+  CU_ASSERT(g_file_get_contents(part, &text, &len, NULL));
+  CU_ASSERT_EQUAL(len, want->len);
+  CU_ASSERT(text && memcmp(text, want->str, want->len) == 0);
+  g_free(text);
+  g_free(part);
+  for (size_t i = 0; i < n; i++)
+    g_free((void *)recs[i].key.ptr);
+  g_string_free(want, TRUE);
+  cm_ctx_free(ctx);
+  g_free(out);
+  test_rm_tree(dir);
+  g_free(dir);
+  cm_registry_free(reg);
+}
+
 int suite_compute_io(void) {
   TEST_SUITE("compute_io", {"text file splits", test_text_splits},
-             {"directory and save_as_text", test_directory_and_save});
+             {"directory and save_as_text", test_directory_and_save},
+             {"save_as_text of lines longer than the write buffer",
+              test_save_long_lines});
 }

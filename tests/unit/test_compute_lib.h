@@ -95,12 +95,13 @@ enum {
   TL_SKEWED,
   TL_HUGE_KEY,
   TL_BINARY,
+  TL_LONG_PREFIX,
   TL_SHAPES,
 };
 
 static inline const char *tl_shape_name(int shape) {
-  static const char *const names[] = {"uniform", "skewed", "huge-key",
-                                      "binary"};
+  static const char *const names[] = {"uniform", "skewed", "huge-key", "binary",
+                                      "long-prefix"};
   return names[shape];
 }
 
@@ -126,6 +127,23 @@ static inline void tl_key(test_rng *rng, int shape, uint32_t distinct,
     *len = (size_t)snprintf((char *)buf, 32, "h%llu",
                             (unsigned long long)test_rng_below(rng, distinct));
     return;
+  case TL_LONG_PREFIX: {
+    /* 18 shared bytes and a short tail of NUL, 'a' or 0xff (possibly
+     * none), or a cut inside the shared part: the shuffle sort decides on
+     * the first 16 key bytes where it can, so these keys exercise its
+     * tie-break and the "proper prefix first" rule past 16 bytes. */
+    static const uint8_t tail_bytes[] = {0, 'a', 0xff};
+    uint64_t k = test_rng_below(rng, distinct);
+    memcpy(buf, "sluice/long/prefix", 18);
+    if (k % 7 == 6) {
+      *len = 14 + (size_t)(k / 7) % 5;
+      return;
+    }
+    *len = 18 + (size_t)(k % 4);
+    for (size_t i = 18, rest = k / 4; i < *len; i++, rest /= 3)
+      buf[i] = tail_bytes[rest % 3];
+    return;
+  }
   default: {
     static const uint8_t alphabet[] = {0, 1, 'a', 0xff};
     *len = (size_t)test_rng_below(rng, 4);

@@ -39,8 +39,8 @@ typedef struct job_def {
   int (*run)(cm_ctx *ctx, const job_opts *o);
 } job_def;
 
-extern const job_def job_wordcount, job_pagerank, job_kmeans, job_join,
-    job_terasort, job_teragen;
+extern const job_def job_wordcount, job_groupsum, job_pagerank, job_kmeans,
+    job_join, job_terasort, job_teragen;
 
 /* Prints "sluice-job NAME: message" (and the GError's message) to stderr
  * and returns 1, for `return job_fail(...)`. Frees err. */
@@ -50,5 +50,26 @@ bool job_need(const char *job, const char *value, const char *option);
 /* Splits text on ASCII whitespace (the C locale's isspace set), calling
  * fn for each word. */
 void job_words(cm_bytes text, void (*fn)(cm_bytes word, void *arg), void *arg);
+
+/* The C locale's isspace set (\t \n \v \f \r and space) as one test. */
+static inline bool job_is_space(uint8_t c) {
+  return c <= ' ' && ((UINT64_C(1) << c) & UINT64_C(0x100003e00)) != 0;
+}
+
+/* Takes the next word off the front of *text; false when none is left.
+ * The inline form of job_words, for per-word hot loops. */
+static inline bool job_next_word(cm_bytes *text, cm_bytes *word) {
+  const uint8_t *p = text->ptr, *end = p + text->len;
+  while (p < end && job_is_space(*p))
+    p++;
+  const uint8_t *start = p;
+  while (p < end && !job_is_space(*p))
+    p++;
+  text->ptr = p;
+  text->len = (size_t)(end - p);
+  word->ptr = start;
+  word->len = (size_t)(p - start);
+  return word->len > 0;
+}
 
 #endif

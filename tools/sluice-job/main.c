@@ -22,9 +22,9 @@
 
 #define PROGRESS_WIDTH 80
 
-static const job_def *const jobs[] = {&job_wordcount, &job_pagerank,
-                                      &job_kmeans,    &job_join,
-                                      &job_terasort,  &job_teragen};
+static const job_def *const jobs[] = {
+    &job_wordcount, &job_groupsum, &job_pagerank, &job_kmeans,
+    &job_join,      &job_terasort, &job_teragen};
 
 /* ------------------------------------------------------------- helpers */
 
@@ -44,23 +44,10 @@ bool job_need(const char *job, const char *value, const char *option) {
   return false;
 }
 
-static bool is_space(uint8_t c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' ||
-         c == '\r';
-}
-
-void job_words(cm_bytes text, void (*fn)(cm_bytes word, void *arg),
-               void *arg) {
-  size_t i = 0;
-  while (i < text.len) {
-    while (i < text.len && is_space(text.ptr[i]))
-      i++;
-    size_t start = i;
-    while (i < text.len && !is_space(text.ptr[i]))
-      i++;
-    if (i > start)
-      fn(cm_bytes_of(text.ptr + start, i - start), arg);
-  }
+void job_words(cm_bytes text, void (*fn)(cm_bytes word, void *arg), void *arg) {
+  cm_bytes word;
+  while (job_next_word(&text, &word))
+    fn(word, arg);
 }
 
 /* --------------------------------------------------------- progress bar */

@@ -10,21 +10,12 @@
  */
 #include "tools/sluice-job/jobs.h"
 
-typedef struct wc_emit {
-  cm_emit *out;
-  cm_bytes one;
-} wc_emit;
-
-static void emit_word(cm_bytes word, void *arg) {
-  wc_emit *e = arg;
-  cm_emit_kv(e->out, word, e->one);
-}
-
 static void wc_split(const cm_rec *line, cm_bytes env, cm_emit *out) {
   uint8_t one[CM_I64_BYTES];
   cm_i64_put(one, 1);
-  wc_emit e = {out, cm_bytes_of(one, sizeof one)};
-  job_words(line->key, emit_word, &e);
+  cm_bytes text = line->key, word;
+  while (job_next_word(&text, &word))
+    cm_emit_kv(out, word, cm_bytes_of(one, sizeof one));
 }
 
 static void wc_register(cm_registry *reg) {
