@@ -40,7 +40,9 @@ LDFLAGS := $(LDFLAGS_EXTRA)
 LIB_SRC  := $(sort $(shell find $(MODULES) -name '*.c' 2>/dev/null))
 LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC))
 LIB      := $(BUILD)/libsluice.a
-UNIT_SRC := tests/unit/main.c $(patsubst %,tests/unit/test_%.c,$(SUITES))
+# Helpers shared by several suites live in tests/unit/lib_*.c.
+UNIT_SRC := tests/unit/main.c $(sort $(wildcard tests/unit/lib_*.c)) \
+            $(patsubst %,tests/unit/test_%.c,$(SUITES))
 UNIT_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRC))
 UNIT_BIN := $(BUILD)/bin/sluice-unit
 BINS     := $(patsubst %,$(BUILD)/bin/%,$(PROGRAMS))
