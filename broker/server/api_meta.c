@@ -85,7 +85,7 @@ static void describe_topic(broker__req *req, broker_t *b, broker__topic *t,
   out->error_code = KERR_NONE;
   out->name = broker__str(req, t->name);
   out->topic_id = t->id;
-  out->is_internal = false;
+  out->is_internal = strcmp(t->name, BROKER_OFFSETS_TOPIC) == 0;
   describe_partitions(req, b, t, out);
 }
 
@@ -205,9 +205,14 @@ broker__handled broker__api_metadata(broker__req *req) {
 enum { KEY_TYPE_GROUP = 0, KEY_TYPE_TXN = 1 };
 
 /* The group coordinator is this broker; transactions are not served. */
-static int16_t coordinator_error(int8_t key_type, const char **msg) {
+static int16_t coordinator_error(broker_t *b, int8_t key_type,
+                                 const char **msg) {
   if (key_type == KEY_TYPE_GROUP) {
     *msg = NULL;
+    if (!broker__groups_ready(b)) {
+      *msg = "the offsets topic is being created";
+      return KERR_COORDINATOR_NOT_AVAILABLE;
+    }
     return KERR_NONE;
   }
   if (key_type == KEY_TYPE_TXN) {
@@ -224,7 +229,7 @@ broker__handled broker__api_find_coordinator(broker__req *req) {
   proto_find_coordinator_resp *resp =
       BROKER__NEW(req, proto_find_coordinator_resp);
   const char *msg = NULL;
-  int16_t err = coordinator_error(r->key_type, &msg);
+  int16_t err = coordinator_error(b, r->key_type, &msg);
   if (req->header.api_version < 4) {
     resp->error_code = err;
     resp->error_message = broker__str(req, msg);

@@ -8,9 +8,11 @@
  * back in request order), and keeps one partition log per partition in a
  * directory `<topic>-<partition>` under one of its `log.dirs`. This node is
  * the single-node form: it leads every partition, replicas and ISR are
- * [node.id], the high watermark is the log end offset. Replication,
- * consumer groups and transactions slot into the same request path later
- * (the dispatch table in dispatch.c, the partition's leader state in
+ * [node.id], the high watermark is the log end offset. It is also the
+ * group coordinator of every group (broker/group/, wired in api_group.c;
+ * committed offsets live in the internal topic __consumer_offsets).
+ * Replication and transactions slot into the same request path later (the
+ * dispatch table in conn.c, the partition's leader state in
  * broker_internal.h).
  *
  * The node is written only against base/env.h: it runs on the libuv env
@@ -52,6 +54,7 @@
 
 #include "base/config.h"
 #include "base/env.h"
+#include "broker/group/group.h"
 #include "broker/log/log.h"
 
 typedef struct broker broker_t;
@@ -99,6 +102,10 @@ typedef struct broker_config {
   int64_t cleaner_backoff_ms;     /* log.cleaner.backoff.ms (15000) */
   int64_t producer_id_expiration_ms; /* producer.id.expiration.ms (1 day) */
   int32_t min_insync_replicas;    /* min.insync.replicas (1) */
+  /* The group coordinator: group.min/max.session.timeout.ms,
+   * group.initial.rebalance.delay.ms, offsets.topic.num.partitions,
+   * offsets.retention.minutes, offsets.retention.check.interval.ms. */
+  group_config groups;
   /* Topic defaults from log.* (log.segment.bytes, log.retention.ms/
    * minutes/hours, log.retention.bytes, log.roll.ms/hours,
    * log.flush.interval.messages/ms, log.cleanup.policy,

@@ -339,6 +339,9 @@ void broker__req_close_conn(broker__req *req);
 
 /* Frees a parked request that will never be answered (crash-stop). */
 void broker__req_discard(broker__req *req);
+/* The client's address ("127.0.0.1:53122"), NULL once its connection
+ * closed. */
+const char *broker__req_peer(broker__req *req);
 
 /* Accept callback for the listener. */
 void broker__on_accept(void *arg, env_conn_t *conn);
@@ -369,6 +372,29 @@ broker__handled broker__api_describe_cluster(broker__req *req);
 broker__handled broker__api_offset_for_leader_epoch(broker__req *req);
 broker__handled broker__api_init_producer_id(broker__req *req);
 broker__handled broker__api_find_coordinator(broker__req *req);
+broker__handled broker__api_join_group(broker__req *req);
+broker__handled broker__api_sync_group(broker__req *req);
+broker__handled broker__api_heartbeat(broker__req *req);
+broker__handled broker__api_leave_group(broker__req *req);
+broker__handled broker__api_offset_commit(broker__req *req);
+broker__handled broker__api_offset_fetch(broker__req *req);
+broker__handled broker__api_list_groups(broker__req *req);
+broker__handled broker__api_describe_groups(broker__req *req);
+broker__handled broker__api_delete_groups(broker__req *req);
+broker__handled broker__api_offset_delete(broker__req *req);
+
+/* ---------------------------------------------------------- api_group.c */
+
+/* The internal topic holding committed offsets and group metadata. */
+#define BROKER_OFFSETS_TOPIC "__consumer_offsets"
+
+/* Creates the group coordinator (b->groups) and loads it from
+ * __consumer_offsets if the topic exists (start). */
+void broker__groups_start(broker_t *b);
+/* True when __consumer_offsets exists. Otherwise starts creating it (as
+ * Kafka does on the first FindCoordinator for a group) and returns false:
+ * the caller answers COORDINATOR_NOT_AVAILABLE and the client retries. */
+bool broker__groups_ready(broker_t *b);
 
 /* -------------------------------------------------------------- node.c */
 
@@ -418,6 +444,8 @@ struct broker {
    * when those callbacks will never run. */
   GHashTable *op_allocs;
   GHashTable *parked; /* broker__req* parked (answered later) */
+  group_coord *groups; /* the group coordinator [owned] */
+  bool offsets_topic_creating; /* __consumer_offsets being created */
 
   buf_t out;          /* response frame being encoded */
   buf_t batch_copy;   /* a produce batch, copied for log_append */

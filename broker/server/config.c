@@ -242,6 +242,9 @@ static const char *const broker_keys[] = {
     "broker.id",
     "cluster.id",
     "delete.topic.enable",
+    "group.initial.rebalance.delay.ms",
+    "group.max.session.timeout.ms",
+    "group.min.session.timeout.ms",
     "listeners",
     "log.cleaner.backoff.ms",
     "log.dir",
@@ -253,6 +256,9 @@ static const char *const broker_keys[] = {
     "log.roll.hours",
     "node.id",
     "num.partitions",
+    "offsets.retention.check.interval.ms",
+    "offsets.retention.minutes",
+    "offsets.topic.num.partitions",
     "producer.id.expiration.ms",
     "socket.request.max.bytes",
 };
@@ -288,6 +294,7 @@ void broker_config_default(broker_config *cfg) {
   cfg->cleaner_backoff_ms = 15000;
   cfg->producer_id_expiration_ms = 86400000;
   cfg->min_insync_replicas = 1;
+  group_config_default(&cfg->groups);
   log_config_default(&cfg->log_defaults);
   cfg->static_topic_keys = g_new0(char *, 1);
 }
@@ -559,6 +566,37 @@ static int load_limits(const config_t *c, broker_config *cfg, char *err,
   return 0;
 }
 
+/* The group coordinator's keys (Kafka's names and defaults). */
+static int load_groups(const config_t *c, broker_config *cfg, char *err,
+                       size_t err_len) {
+  group_config *g = &cfg->groups;
+  int64_t lo, hi, delay, parts, minutes, check;
+  if (get_i64(c, "group.min.session.timeout.ms", 6000, 1, INT32_MAX, &lo, err,
+              err_len) < 0 ||
+      get_i64(c, "group.max.session.timeout.ms", 1800000, 1, INT32_MAX, &hi,
+              err, err_len) < 0 ||
+      get_i64(c, "group.initial.rebalance.delay.ms", 3000, 0, INT32_MAX,
+              &delay, err, err_len) < 0 ||
+      get_i64(c, "offsets.topic.num.partitions", 50, 1,
+              BROKER_TOPIC_PARTITIONS_MAX, &parts, err, err_len) < 0 ||
+      get_i64(c, "offsets.retention.minutes", 10080, 1, INT32_MAX, &minutes,
+              err, err_len) < 0 ||
+      get_i64(c, "offsets.retention.check.interval.ms", 600000, 1, INT32_MAX,
+              &check, err, err_len) < 0)
+    return BROKER_ERR_CONFIG;
+  if (lo > hi)
+    return cfg_error(err, err_len,
+                     "group.min.session.timeout.ms exceeds "
+                     "group.max.session.timeout.ms");
+  g->session_timeout_min_ms = (int32_t)lo;
+  g->session_timeout_max_ms = (int32_t)hi;
+  g->initial_rebalance_delay_ms = (int32_t)delay;
+  g->offsets_partitions = (int32_t)parts;
+  g->offsets_retention_ms = minutes * 60000;
+  g->offsets_retention_check_ms = check;
+  return 0;
+}
+
 int broker_config_load(const config_t *c, broker_config *cfg, char *err,
                        size_t err_len) {
   SL_ASSERT(c && cfg);
@@ -566,6 +604,7 @@ int broker_config_load(const config_t *c, broker_config *cfg, char *err,
   if (load_node(c, cfg, err, err_len) < 0 ||
       load_log_dirs(c, cfg, err, err_len) < 0 ||
       load_limits(c, cfg, err, err_len) < 0 ||
+      load_groups(c, cfg, err, err_len) < 0 ||
       load_topic_defaults(c, cfg, err, err_len) < 0) {
     broker_config_clear(cfg);
     return BROKER_ERR_CONFIG;

@@ -54,14 +54,21 @@ struct broker__conn {
 /* The APIs this broker answers and the versions it advertises. Ranges sit
  * inside what broker/proto describes and overlap what kcat/librdkafka 2.0,
  * kafka-python 2.0 and current Java clients send (KAFKA-NOTES §3.1).
- * Consumer-group APIs (OffsetCommit/Fetch, JoinGroup, Heartbeat, ...),
- * transactions and replication add rows here. Sorted by key. */
+ * Transactions and replication add rows here. Sorted by key. */
 static const broker__api api_table[] = {
     {PROTO_API_PRODUCE, 3, 9, broker__api_produce},
     {PROTO_API_FETCH, 4, 12, broker__api_fetch},
     {PROTO_API_LIST_OFFSETS, 0, 6, broker__api_list_offsets},
     {PROTO_API_METADATA, 0, 12, broker__api_metadata},
+    {PROTO_API_OFFSET_COMMIT, 0, 8, broker__api_offset_commit},
+    {PROTO_API_OFFSET_FETCH, 0, 8, broker__api_offset_fetch},
     {PROTO_API_FIND_COORDINATOR, 0, 4, broker__api_find_coordinator},
+    {PROTO_API_JOIN_GROUP, 0, 9, broker__api_join_group},
+    {PROTO_API_HEARTBEAT, 0, 4, broker__api_heartbeat},
+    {PROTO_API_LEAVE_GROUP, 0, 5, broker__api_leave_group},
+    {PROTO_API_SYNC_GROUP, 0, 5, broker__api_sync_group},
+    {PROTO_API_DESCRIBE_GROUPS, 0, 5, broker__api_describe_groups},
+    {PROTO_API_LIST_GROUPS, 0, 4, broker__api_list_groups},
     {PROTO_API_API_VERSIONS, 0, 3, broker__api_versions},
     {PROTO_API_CREATE_TOPICS, 0, 7, broker__api_create_topics},
     {PROTO_API_DELETE_TOPICS, 0, 6, broker__api_delete_topics},
@@ -71,8 +78,10 @@ static const broker__api api_table[] = {
      broker__api_offset_for_leader_epoch},
     {PROTO_API_DESCRIBE_CONFIGS, 0, 4, broker__api_describe_configs},
     {PROTO_API_CREATE_PARTITIONS, 0, 3, broker__api_create_partitions},
+    {PROTO_API_DELETE_GROUPS, 0, 2, broker__api_delete_groups},
     {PROTO_API_INCREMENTAL_ALTER_CONFIGS, 0, 1,
      broker__api_incremental_alter_configs},
+    {PROTO_API_OFFSET_DELETE, 0, 0, broker__api_offset_delete},
     {PROTO_API_DESCRIBE_CLUSTER, 0, 1, broker__api_describe_cluster},
 };
 
@@ -197,6 +206,11 @@ void broker__finish_silent(broker__req *req) {
 }
 
 void broker__req_discard(broker__req *req) { req_free(req); }
+
+const char *broker__req_peer(broker__req *req) {
+  broker__conn *c = req->conn;
+  return c && !c->closed && c->conn ? env_conn_peer(c->conn) : NULL;
+}
 
 void broker__req_close_conn(broker__req *req) {
   if (req->conn)

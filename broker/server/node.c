@@ -398,6 +398,7 @@ static int boot(broker_t *b) {
   rc = broker__topics_load(b);
   if (rc < 0)
     return rc;
+  broker__groups_start(b);
   rc = env_listen(b->env, cfg->listen_host, cfg->listen_port,
                   broker__on_accept, b, &b->listener);
   if (rc < 0) {
@@ -460,6 +461,10 @@ void broker_free(broker_t *b) {
   if (b->conns)
     broker__conns_close_all(b);
   g_queue_clear(&b->pid_waiters);
+  /* Before the parked requests: it cancels nothing, but its waiters point
+   * at them. */
+  group_coord_free(b->groups);
+  b->groups = NULL;
   if (b->parked) {
     GHashTableIter it;
     gpointer k;
