@@ -12,6 +12,10 @@ if [ -x "$bin/sluice-log" ]; then
   "$bin/sluice-log" bench --dir "$build/bench-log"
   rm -rf "$build/bench-log"
 fi
+if [ -x "$bin/sluice-broker" ] && [ -f tools/bench-broker.sh ]; then
+  echo "== broker"
+  sh tools/bench-broker.sh "$build"
+fi
 if [ -x "$bin/sluice-job" ] && [ -f tools/bench-compute.sh ]; then
   echo "== compute engine"
   sh tools/bench-compute.sh "$build"

@@ -25,6 +25,7 @@ cmd:kcat kcat
 pkg:rdkafka librdkafka-dev
 file:/usr/lib/python3/dist-packages/kafka/__init__.py python3-kafka
 cmd:clang clang
+cmd:redis-server redis-server
 '
 
 missing=""

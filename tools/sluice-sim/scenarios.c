@@ -3,6 +3,7 @@
  */
 #include <string.h>
 
+#include "sim/scenarios/broker_crash.h"
 #include "sim/selftest.h"
 #include "tools/sluice-sim/scenarios.h"
 
@@ -11,6 +12,10 @@ static const sluice_sim_scenario table[] = {
      "self-test nodes exchanging checksummed frames and logging them to "
      "disk, under partitions, resets, crashes, stops and fsync errors",
      sim_selftest_run},
+    {"broker-crash",
+     "a broker with a producer and a consumer on the Kafka client, under "
+     "broker crashes (torn writes), stops, partitions and resets",
+     sim_scenario_broker_crash},
 };
 
 const sluice_sim_scenario *sluice_sim_scenarios(size_t *count) {
