@@ -40,10 +40,12 @@ LDFLAGS := $(LDFLAGS_EXTRA)
 LIB_SRC  := $(sort $(shell find $(MODULES) -name '*.c' 2>/dev/null))
 LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC))
 LIB      := $(BUILD)/libsluice.a
-# Helpers shared by several suites live in tests/unit/lib_*.c.
-UNIT_SRC := tests/unit/main.c $(sort $(wildcard tests/unit/lib_*.c)) \
-            $(patsubst %,tests/unit/test_%.c,$(SUITES))
+UNIT_SRC := tests/unit/main.c $(patsubst %,tests/unit/test_%.c,$(SUITES))
 UNIT_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRC))
+# Helpers shared by several suites (tests/unit/lib_*.c) go in an archive,
+# so a focused build links only the helpers its suites use.
+UNIT_LIB_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(sort $(wildcard tests/unit/lib_*.c)))
+UNIT_LIB := $(BUILD)/libunit.a
 UNIT_BIN := $(BUILD)/bin/sluice-unit
 BINS     := $(patsubst %,$(BUILD)/bin/%,$(PROGRAMS))
 
@@ -133,10 +135,15 @@ $(BUILD)/gen/suites.inc: FORCE
 $(BUILD)/obj/tests/unit/main.o: $(BUILD)/gen/suites.inc
 $(BUILD)/obj/tests/unit/main.o: CFLAGS += -I$(BUILD)/gen
 
-$(UNIT_BIN): $(UNIT_OBJ) $(LIB)
+$(UNIT_LIB): $(UNIT_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	@ar rcs $@ $^
+
+$(UNIT_BIN): $(UNIT_OBJ) $(UNIT_LIB) $(LIB)
 	@mkdir -p $(dir $@)
 	@echo "  LD  $@"
-	@$(CC) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(LIB) $(LDLIBS)
+	@$(CC) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(UNIT_LIB) $(LIB) $(LDLIBS)
 
 .SECONDEXPANSION:
 $(BUILD)/bin/%: $$(addprefix $(BUILD)/obj/,$$(addsuffix .o,$$(basename $$(wildcard tools/$$*/*.c)))) $(LIB)

@@ -15,6 +15,14 @@
  * NOT_ENOUGH_REPLICAS); 0 gets no answer at all, and an error closes the
  * connection, as Kafka does.
  *
+ * Flush before the answer: when an append leaves at least the topic's
+ * flush.messages (log.flush.interval.messages) offsets unflushed, Kafka
+ * flushes inside the append, so the answer only leaves once the batch is
+ * durable. Here the flush is asynchronous (env.h), so the request parks
+ * until every such partition's flush completed; an acknowledged write is
+ * then never lost to a crash. A failed flush answers KAFKA_STORAGE_ERROR
+ * for that partition.
+ *
  * InitProducerId hands out producer ids from a block reserved durably in
  * the metadata file, so an id is never reused after a crash.
  */
@@ -33,7 +41,75 @@ typedef struct produce_result {
   int64_t log_append_time_ms;
   int64_t log_start_offset;
   const char *message;
+  log_t *flush_log;  /* non-NULL: acknowledge only once flushed to... */
+  int64_t flush_end; /* ...this offset (exclusive) */
 } produce_result;
+
+/* A produce request parked until the flushes it triggered complete. */
+typedef struct broker__produce_wait broker__produce_wait;
+
+typedef struct produce_wait_item {
+  broker__produce_wait *wait;
+  /* The partition's answer, in the request's response arena: written
+   * only while the request is alive (wait->req != NULL). */
+  proto_produce_resp_partition_produce_response *answer;
+} produce_wait_item;
+
+struct broker__produce_wait {
+  broker_t *b;
+  broker__req *req; /* NULL once the connection closed (cancelled) */
+  proto_produce_resp *resp;
+  unsigned flushes_pending;
+  GList *link; /* in b->produce_waits */
+  size_t item_count;
+  produce_wait_item items[];
+};
+
+/* Whether the append that ended at log end offset leo must be durable
+ * before it is acknowledged (see the top of this file). */
+static bool flush_due(const broker__partition *p) {
+  int64_t every = p->topic->settings.log.flush_messages;
+  if (every == LOG_NEVER)
+    return false;
+  return log_end_offset(p->log) - log_recovery_point(p->log) >= every;
+}
+
+static void produce_wait_free(broker__produce_wait *w) {
+  g_queue_delete_link(&w->b->produce_waits, w->link);
+  g_free(w);
+}
+
+static void produce_flushed(void *arg, int status) {
+  produce_wait_item *item = arg;
+  broker__produce_wait *w = item->wait;
+  if (w->req && status != 0) {
+    item->answer->error_code = KERR_KAFKA_STORAGE_ERROR;
+    item->answer->base_offset = -1;
+  }
+  SL_ASSERT(w->flushes_pending > 0);
+  if (--w->flushes_pending > 0)
+    return;
+  broker__req *req = w->req;
+  proto_produce_resp *resp = w->resp;
+  produce_wait_free(w);
+  if (req) {
+    req->state = NULL;
+    req->cancel = NULL;
+    broker__respond(req, resp);
+  }
+}
+
+static void produce_cancel(broker__req *req) {
+  broker__produce_wait *w = req->state;
+  w->req = NULL; /* the flushes still finish; nobody is answered */
+  req->state = NULL;
+}
+
+void broker__produce_waits_free(broker_t *b) {
+  broker__produce_wait *w;
+  while ((w = g_queue_peek_head(&b->produce_waits)))
+    produce_wait_free(w);
+}
 
 static void produce_one(broker_t *b, const char *topic, int16_t acks,
                         const proto_produce_req_partition_produce_data *pd,
@@ -42,6 +118,8 @@ static void produce_one(broker_t *b, const char *topic, int16_t acks,
   res->log_append_time_ms = -1;
   res->log_start_offset = -1;
   res->message = NULL;
+  res->flush_log = NULL;
+  res->flush_end = -1;
   int err = KERR_NONE;
   broker__partition *p = broker__partition_find(b, topic, pd->index, &err);
   if (!p) {
@@ -101,6 +179,10 @@ static void produce_one(broker_t *b, const char *topic, int16_t acks,
   res->base_offset = info.base_offset;
   res->log_append_time_ms = info.log_append_time_ms;
   res->log_start_offset = info.log_start_offset;
+  if (acks != 0 && flush_due(p)) {
+    res->flush_log = p->log;
+    res->flush_end = info.last_offset + 1;
+  }
   env_metric_add(b->env, "broker.produce_bytes", (int64_t)len);
   broker__fetch_notify(p, len);
 }
@@ -113,6 +195,15 @@ broker__handled broker__api_produce(broker__req *req) {
   bool txn = r->transactional_id.len >= 0;
   bool any_error = false;
   int32_t nt = r->topic_data.count < 0 ? 0 : r->topic_data.count;
+  /* Partitions whose answer waits for a flush: at most one per partition
+   * of the request. */
+  size_t partitions_total = 0;
+  for (int32_t i = 0; i < nt; i++)
+    if (r->topic_data.items[i].partition_data.count > 0)
+      partitions_total += (size_t)r->topic_data.items[i].partition_data.count;
+  broker__produce_wait *wait = NULL;
+  log_t **flush_logs = NULL;
+  int64_t *flush_ends = NULL;
   proto_produce_resp *resp = BROKER__NEW(req, proto_produce_resp);
   proto_produce_resp_topic_produce_response *ts =
       BROKER__NEW_ARRAY(req, proto_produce_resp_topic_produce_response, nt);
@@ -128,10 +219,13 @@ broker__handled broker__api_produce(broker__req *req) {
       produce_result res;
       if (!acks_ok || txn) {
         res = (produce_result){
-            !acks_ok ? KERR_INVALID_REQUIRED_ACKS
-                     : KERR_INVALID_TXN_STATE,
-            -1, -1, -1,
-            txn ? "transactions are not supported by this broker" : NULL};
+            !acks_ok ? KERR_INVALID_REQUIRED_ACKS : KERR_INVALID_TXN_STATE,
+            -1,
+            -1,
+            -1,
+            txn ? "transactions are not supported by this broker" : NULL,
+            NULL,
+            -1};
       } else {
         produce_one(b, topic, acks, pd, &res);
       }
@@ -144,6 +238,19 @@ broker__handled broker__api_produce(broker__req *req) {
       ps[j].log_start_offset = res.log_start_offset;
       ps[j].record_errors.count = 0;
       ps[j].error_message = broker__str(req, res.message);
+      if (res.flush_log) {
+        if (!wait) {
+          wait = g_malloc0(sizeof *wait +
+                           partitions_total * sizeof(produce_wait_item));
+          flush_logs = g_new(log_t *, partitions_total);
+          flush_ends = g_new(int64_t, partitions_total);
+        }
+        SL_ASSERT(wait->item_count < partitions_total);
+        flush_logs[wait->item_count] = res.flush_log;
+        flush_ends[wait->item_count] = res.flush_end;
+        wait->items[wait->item_count++] =
+            (produce_wait_item){wait, &ps[j]};
+      }
     }
     ts[i].name = td->name;
     ts[i].partition_responses.items = ps;
@@ -153,8 +260,25 @@ broker__handled broker__api_produce(broker__req *req) {
   resp->responses.count = nt;
   if (acks == 0)
     return any_error ? BROKER__CLOSE : BROKER__DONE;
-  broker__respond(req, resp);
-  return BROKER__DONE;
+  if (!wait) {
+    broker__respond(req, resp);
+    return BROKER__DONE;
+  }
+  /* Park until every triggered flush completed (log_flush always calls
+   * back on a later turn, so the count is complete before any arrives). */
+  wait->b = b;
+  wait->req = req;
+  wait->resp = resp;
+  wait->flushes_pending = (unsigned)wait->item_count;
+  g_queue_push_tail(&b->produce_waits, wait);
+  wait->link = g_queue_peek_tail_link(&b->produce_waits);
+  req->state = wait;
+  req->cancel = produce_cancel;
+  for (size_t k = 0; k < wait->item_count; k++)
+    log_flush(flush_logs[k], flush_ends[k], produce_flushed, &wait->items[k]);
+  g_free(flush_logs);
+  g_free(flush_ends);
+  return BROKER__PARKED;
 }
 
 /* --------------------------------------------------------- InitProducerId */

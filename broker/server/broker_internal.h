@@ -145,6 +145,10 @@ int broker__topic_config_apply(broker__topic_settings *s, const char *name,
 void broker__topic_config_value(const broker__topic_settings *s,
                                 const char *name, char *out, size_t out_len);
 
+/* Frees produce requests still waiting for a flush (broker teardown:
+ * their logs are freed without calling back). */
+void broker__produce_waits_free(broker_t *b);
+
 /* --------------------------------------------------------- topics.c */
 
 typedef enum broker__topic_state {
@@ -426,6 +430,8 @@ struct broker {
   int64_t pid_block_end;
   bool pid_write_running;
   GQueue pid_waiters; /* broker__req* */
+  /* Produce requests waiting for their flush (api_produce.c). */
+  GQueue produce_waits; /* broker__produce_wait* */
 
   log_checkpoint_t *recovery_ckpt[BROKER_LOG_DIRS_MAX];
   log_checkpoint_t *start_ckpt[BROKER_LOG_DIRS_MAX];

@@ -338,19 +338,30 @@ static bool host_is_wildcard(const char *h) {
   return !h || !*h || strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0;
 }
 
-static void on_parent_synced(void *arg, int status) {
+static void on_boot_dir_synced(void *arg, int status) {
   broker_t *b = arg;
   if (status < 0)
-    env_log(b->env, ENV_LOG_WARN, "fsync of a log dir's parent: %s",
+    env_log(b->env, ENV_LOG_WARN, "fsync of a log dir at start: %s",
             g_strerror(-status));
   broker__op_end(b);
 }
 
-/* A log dir the broker created is a name in its parent directory. */
-static void sync_parent(broker_t *b, const char *dir) {
-  char *parent = g_path_get_dirname(dir);
+static void sync_dir(broker_t *b, const char *dir) {
   broker__op_begin(b);
-  env_dir_fsync(b->env, parent, on_parent_synced, b);
+  env_dir_fsync(b->env, dir, on_boot_dir_synced, b);
+}
+
+/* Names the previous run created in a log dir (and the log dir in its
+ * parent) may never have been made durable: it can have stopped between
+ * creating a partition directory and fsyncing the log dir, and a process
+ * restart keeps the page cache but makes nothing durable. Sync them before
+ * anything is served, so data flushed from now on cannot lose its
+ * directory in a later crash (the simulator's broker-crash scenario found
+ * exactly that). */
+static void sync_log_dir_names(broker_t *b, const char *dir) {
+  char *parent = g_path_get_dirname(dir);
+  sync_dir(b, parent);
+  sync_dir(b, dir);
   g_free(parent);
 }
 
@@ -373,11 +384,9 @@ static int boot(broker_t *b) {
             cfg->log_dir_count <= BROKER_LOG_DIRS_MAX);
   check_api_table();
   for (size_t d = 0; d < cfg->log_dir_count; d++) {
-    bool is_dir = false;
-    bool existed = env_stat(b->env, cfg->log_dirs[d], &is_dir) == 0;
     int rc = env_mkdir(b->env, cfg->log_dirs[d]);
-    if (rc == 0 && !existed)
-      sync_parent(b, cfg->log_dirs[d]);
+    if (rc == 0)
+      sync_log_dir_names(b, cfg->log_dirs[d]);
     if (rc < 0) {
       env_log(b->env, ENV_LOG_ERROR, "cannot create log dir %s: %s",
               cfg->log_dirs[d], g_strerror(-rc));
@@ -427,6 +436,7 @@ broker_t *broker_start(env_t *env, const broker_config *cfg) {
   b->op_allocs = g_hash_table_new(g_direct_hash, g_direct_equal);
   b->parked = g_hash_table_new(g_direct_hash, g_direct_equal);
   g_queue_init(&b->pid_waiters);
+  g_queue_init(&b->produce_waits);
   buf_init(&b->out);
   buf_init(&b->batch_copy);
   buf_init(&b->scratch);
@@ -461,6 +471,7 @@ void broker_free(broker_t *b) {
   if (b->conns)
     broker__conns_close_all(b);
   g_queue_clear(&b->pid_waiters);
+  broker__produce_waits_free(b);
   /* Before the parked requests: it cancels nothing, but its waiters point
    * at them. */
   group_coord_free(b->groups);

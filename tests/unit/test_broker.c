@@ -1,6 +1,7 @@
 /*
  * The broker node (broker/server/broker.h) in the simulator, driven by a
- * tiny client node that speaks raw Kafka frames through broker/proto.
+ * tiny client node that speaks raw Kafka frames through broker/proto (the
+ * harness in lib_broker_sim.h, shared with test_group_broker.c).
  *
  * Each case builds a sim with a "broker" node (broker_node_ops, data under
  * /data on its simulated disk) and one or two "client" nodes, then drives
@@ -31,231 +32,11 @@
 #include "broker/proto/proto.h"
 #include "broker/server/broker.h"
 #include "sim/sim.h"
+#include "tests/unit/lib_broker_sim.h"
 #include "tests/unit/testutil.h"
 
 #define MS UINT64_C(1000000)
 #define SEC (1000 * MS)
-#define BROKER_PORT 9092
-#define WAIT_NS (10 * SEC)
-
-/* ------------------------------------------------------ the client node */
-
-typedef struct tc_config {
-  const char *host;
-  uint16_t port;
-} tc_config;
-
-typedef struct tc {
-  env_t *env;
-  const tc_config *cfg;
-  env_conn_t *conn;
-  bool connected;
-  bool closed;
-  int close_status;
-  GByteArray *in;
-  GQueue frames; /* GBytes*: response frames without the size prefix */
-  int32_t next_corr;
-} tc;
-
-static void tc_on_connect(void *arg, env_conn_t *conn) {
-  ((tc *)arg)->connected = true;
-}
-
-static void tc_on_data(void *arg, env_conn_t *conn, const uint8_t *data,
-                       size_t len) {
-  tc *c = arg;
-  g_byte_array_append(c->in, data, (guint)len);
-  while (c->in->len >= 4) {
-    uint32_t n = (uint32_t)c->in->data[0] << 24 |
-                 (uint32_t)c->in->data[1] << 16 |
-                 (uint32_t)c->in->data[2] << 8 | c->in->data[3];
-    if (c->in->len < 4 + n)
-      break;
-    g_queue_push_tail(&c->frames, g_bytes_new(c->in->data + 4, n));
-    g_byte_array_remove_range(c->in, 0, 4 + n);
-  }
-}
-
-static void tc_on_close(void *arg, env_conn_t *conn, int status) {
-  tc *c = arg;
-  c->closed = true;
-  c->close_status = status;
-  c->conn = NULL;
-}
-
-static const env_conn_cbs tc_cbs = {tc_on_connect, tc_on_data, NULL,
-                                    tc_on_close};
-
-static void tc_connect(tc *c) {
-  g_byte_array_set_size(c->in, 0);
-  c->connected = c->closed = false;
-  c->conn = env_connect(c->env, c->cfg->host, c->cfg->port, &tc_cbs, c);
-}
-
-static void *tc_start(env_t *env, void *config) {
-  tc *c = g_new0(tc, 1);
-  c->env = env;
-  c->cfg = config;
-  c->in = g_byte_array_new();
-  g_queue_init(&c->frames);
-  c->next_corr = 1;
-  tc_connect(c);
-  return c;
-}
-
-static void tc_stop(void *node) {
-  tc *c = node;
-  env_conn_close(c->conn);
-  g_byte_array_free(c->in, TRUE);
-  g_queue_clear_full(&c->frames, (GDestroyNotify)g_bytes_unref);
-  g_free(c);
-}
-
-static const env_node_ops tc_ops = {"test-client", tc_start, tc_stop};
-
-/* ----------------------------------------------------------- the harness */
-
-typedef struct bt {
-  uint64_t seed;
-  sim_t *sim;
-  broker_config bcfg;
-  tc_config ccfg;
-  sim_node_t *bnode;
-  sim_node_t *cnode[2];
-  proto_arena *arena;
-  GBytes *last; /* the frame the last decoded response points into */
-} bt;
-
-static tc *client(bt *t, int i) { return sim_node_ctx(t->cnode[i]); }
-static broker_t *broker(bt *t) { return sim_node_ctx(t->bnode); }
-
-static bool run_until(bt *t, bool (*cond)(void *), void *arg,
-                      uint64_t timeout_ns) {
-  uint64_t deadline = sim_now_ns(t->sim) + timeout_ns;
-  while (!cond(arg)) {
-    if (sim_now_ns(t->sim) >= deadline || !sim_step(t->sim))
-      return cond(arg);
-  }
-  return true;
-}
-
-static bool is_connected(void *arg) { return ((tc *)arg)->connected; }
-static bool has_frame(void *arg) { return !g_queue_is_empty(&((tc *)arg)->frames); }
-static bool is_closed(void *arg) { return ((tc *)arg)->closed; }
-
-static void bt_open_with(bt *t, uint64_t seed, void (*tweak)(broker_config *)) {
-  memset(t, 0, sizeof *t);
-  t->seed = seed;
-  sim_options o;
-  sim_options_default(&o, seed);
-  t->sim = sim_new(&o);
-  CU_ASSERT_PTR_NOT_NULL_FATAL(t->sim);
-  broker_config_default(&t->bcfg);
-  g_free(t->bcfg.listen_host);
-  t->bcfg.listen_host = g_strdup("broker");
-  t->bcfg.listen_port = BROKER_PORT;
-  g_free(t->bcfg.advertised_host);
-  t->bcfg.advertised_host = g_strdup("broker");
-  g_free(t->bcfg.log_dirs[0]);
-  t->bcfg.log_dirs[0] = g_strdup("/data");
-  t->bcfg.num_partitions = 1;
-  if (tweak)
-    tweak(&t->bcfg);
-  t->ccfg.host = "broker";
-  t->ccfg.port = BROKER_PORT;
-  t->bnode = sim_node_add(t->sim, "broker", &broker_node_ops, &t->bcfg);
-  sim_run_until(t->sim, sim_now_ns(t->sim) + MS);
-  CU_ASSERT_TRUE_FATAL(sim_node_is_up(t->bnode));
-  t->cnode[0] = sim_node_add(t->sim, "client", &tc_ops, &t->ccfg);
-  t->cnode[1] = sim_node_add(t->sim, "client2", &tc_ops, &t->ccfg);
-  sim_run_until(t->sim, sim_now_ns(t->sim) + MS);
-  CU_ASSERT_TRUE_FATAL(run_until(t, is_connected, client(t, 0), WAIT_NS));
-  CU_ASSERT_TRUE_FATAL(run_until(t, is_connected, client(t, 1), WAIT_NS));
-  t->arena = proto_arena_new(0);
-}
-
-static void bt_open(bt *t, uint64_t seed) { bt_open_with(t, seed, NULL); }
-
-static void bt_close(bt *t) {
-  sim_free(t->sim);
-  broker_config_clear(&t->bcfg);
-  proto_arena_free(t->arena);
-  if (t->last)
-    g_bytes_unref(t->last);
-}
-
-static int32_t bt_send(bt *t, int ci, int16_t key, int16_t ver,
-                       const void *body) {
-  tc *c = client(t, ci);
-  int32_t corr = c->next_corr++;
-  buf_t b = BUF_INIT;
-  int rc = proto_request_encode(&b, key, ver, corr, "unit", body);
-  CU_ASSERT_EQUAL_FATAL(rc, 0);
-  CU_ASSERT_EQUAL(env_conn_send(c->conn, b.data, b.len), 0);
-  buf_free(&b);
-  return corr;
-}
-
-static void bt_send_raw(bt *t, int ci, const void *data, size_t len) {
-  CU_ASSERT_EQUAL(env_conn_send(client(t, ci)->conn, data, len), 0);
-}
-
-/* Waits for the next response on client ci and decodes it. */
-static void *bt_recv(bt *t, int ci, int32_t corr, int16_t key, int16_t ver) {
-  tc *c = client(t, ci);
-  if (!run_until(t, has_frame, c, WAIT_NS)) {
-    fprintf(stderr, "\n  no response to api %d (seed %" PRIu64 ")\n", key,
-            t->seed);
-    CU_FAIL_FATAL("no response");
-  }
-  if (t->last)
-    g_bytes_unref(t->last);
-  t->last = g_queue_pop_head(&c->frames);
-  gsize n = 0;
-  const uint8_t *p = g_bytes_get_data(t->last, &n);
-  int32_t got = 0;
-  void *body = NULL;
-  int rc = proto_response_decode(p, n, key, ver, t->arena, &got, &body);
-  TEST_EQ_INT(rc, 0, t->seed);
-  TEST_EQ_INT(got, corr, t->seed);
-  CU_ASSERT_PTR_NOT_NULL_FATAL(body);
-  return body;
-}
-
-static void *bt_call(bt *t, int ci, int16_t key, int16_t ver,
-                     const void *body) {
-  int32_t corr = bt_send(t, ci, key, ver, body);
-  return bt_recv(t, ci, corr, key, ver);
-}
-
-/* ------------------------------------------------------- request helpers */
-
-static proto_str S(const char *s) { return proto_str_from(s); }
-
-static int16_t create_topic(bt *t, const char *name, int32_t partitions,
-                            const char *cfg_key, const char *cfg_value) {
-  proto_create_topics_req *r = PROTO_NEW(t->arena, proto_create_topics_req);
-  proto_create_topics_req_creatable_topic *ct =
-      PROTO_NEW_ARRAY(t->arena, proto_create_topics_req_creatable_topic, 1);
-  ct->name = S(name);
-  ct->num_partitions = partitions;
-  ct->replication_factor = 1;
-  if (cfg_key) {
-    proto_create_topics_req_createable_topic_config *c = PROTO_NEW_ARRAY(
-        t->arena, proto_create_topics_req_createable_topic_config, 1);
-    c->name = S(cfg_key);
-    c->value = S(cfg_value);
-    ct->configs.items = c;
-    ct->configs.count = 1;
-  }
-  r->topics.items = ct;
-  r->topics.count = 1;
-  r->timeout_ms = 10000;
-  proto_create_topics_resp *resp =
-      bt_call(t, 0, PROTO_API_CREATE_TOPICS, 5, r);
-  CU_ASSERT_EQUAL_FATAL(resp->topics.count, 1);
-  return resp->topics.items[0].error_code;
-}
 
 /* A batch of n records "<prefix>-<i>" (keys "k<i>"), appended to out. */
 static void make_batch(buf_t *out, const char *prefix, int n, int64_t pid,
@@ -284,7 +65,7 @@ typedef struct produce_res {
   int64_t base_offset;
 } produce_res;
 
-static proto_produce_req *produce_req(bt *t, const char *topic, int32_t part,
+static proto_produce_req *produce_req(bsim *t, const char *topic, int32_t part,
                                       const buf_t *batch, int16_t acks) {
   proto_produce_req *r = PROTO_NEW(t->arena, proto_produce_req);
   proto_produce_req_topic_produce_data *td =
@@ -293,7 +74,7 @@ static proto_produce_req *produce_req(bt *t, const char *topic, int32_t part,
       PROTO_NEW_ARRAY(t->arena, proto_produce_req_partition_produce_data, 1);
   pd->index = part;
   pd->records = (proto_bytes){batch->data, (int32_t)batch->len};
-  td->name = S(topic);
+  td->name = bsim_str(topic);
   td->partition_data.items = pd;
   td->partition_data.count = 1;
   r->transactional_id = PROTO_STR_NULL;
@@ -304,22 +85,22 @@ static proto_produce_req *produce_req(bt *t, const char *topic, int32_t part,
   return r;
 }
 
-static produce_res produce_on(bt *t, int ci, const char *topic, int32_t part,
+static produce_res produce_on(bsim *t, int ci, const char *topic, int32_t part,
                               const buf_t *batch) {
-  proto_produce_resp *resp = bt_call(t, ci, PROTO_API_PRODUCE, 7,
-                                     produce_req(t, topic, part, batch, -1));
+  proto_produce_resp *resp = bsim_call(t, ci, PROTO_API_PRODUCE, 7,
+                                       produce_req(t, topic, part, batch, -1));
   CU_ASSERT_EQUAL_FATAL(resp->responses.count, 1);
   const proto_produce_resp_partition_produce_response *p =
       &resp->responses.items[0].partition_responses.items[0];
   return (produce_res){p->error_code, p->base_offset};
 }
 
-static produce_res produce(bt *t, const char *topic, int32_t part,
+static produce_res produce(bsim *t, const char *topic, int32_t part,
                            const buf_t *batch) {
   return produce_on(t, 0, topic, part, batch);
 }
 
-static proto_fetch_req *fetch_req(bt *t, const char *topic, int32_t part,
+static proto_fetch_req *fetch_req(bsim *t, const char *topic, int32_t part,
                                   int64_t offset, int32_t max_wait_ms,
                                   int32_t max_bytes) {
   proto_fetch_req *r = PROTO_NEW(t->arena, proto_fetch_req);
@@ -331,7 +112,7 @@ static proto_fetch_req *fetch_req(bt *t, const char *topic, int32_t part,
   fp->fetch_offset = offset;
   fp->partition_max_bytes = max_bytes;
   fp->current_leader_epoch = -1;
-  ft->topic = S(topic);
+  ft->topic = bsim_str(topic);
   ft->partitions.items = fp;
   ft->partitions.count = 1;
   r->replica_id = -1;
@@ -353,9 +134,9 @@ fetch_part(proto_fetch_resp *resp) {
 }
 
 static const proto_fetch_resp_partition_data *
-fetch(bt *t, const char *topic, int32_t part, int64_t offset) {
-  return fetch_part(bt_call(t, 0, PROTO_API_FETCH, 11,
-                            fetch_req(t, topic, part, offset, 0, 1 << 20)));
+fetch(bsim *t, const char *topic, int32_t part, int64_t offset) {
+  return fetch_part(bsim_call(t, 0, PROTO_API_FETCH, 11,
+                              fetch_req(t, topic, part, offset, 0, 1 << 20)));
 }
 
 /* Appends the values of every record in a fetch's records to vals and
@@ -386,7 +167,8 @@ static int64_t collect_values(const proto_bytes *records, GPtrArray *vals,
   return first;
 }
 
-static int64_t list_offset(bt *t, const char *topic, int32_t part, int64_t ts) {
+static int64_t list_offset(bsim *t, const char *topic, int32_t part,
+                           int64_t ts) {
   proto_list_offsets_req *r = PROTO_NEW(t->arena, proto_list_offsets_req);
   proto_list_offsets_req_list_offsets_topic *lt =
       PROTO_NEW_ARRAY(t->arena, proto_list_offsets_req_list_offsets_topic, 1);
@@ -395,19 +177,19 @@ static int64_t list_offset(bt *t, const char *topic, int32_t part, int64_t ts) {
   lp->partition_index = part;
   lp->timestamp = ts;
   lp->current_leader_epoch = -1;
-  lt->name = S(topic);
+  lt->name = bsim_str(topic);
   lt->partitions.items = lp;
   lt->partitions.count = 1;
   r->replica_id = -1;
   r->topics.items = lt;
   r->topics.count = 1;
-  proto_list_offsets_resp *resp = bt_call(t, 0, PROTO_API_LIST_OFFSETS, 4, r);
+  proto_list_offsets_resp *resp = bsim_call(t, 0, PROTO_API_LIST_OFFSETS, 4, r);
   const proto_list_offsets_resp_list_offsets_partition_response *p =
       &resp->topics.items[0].partitions.items[0];
   return p->error_code ? -100 - p->error_code : p->offset;
 }
 
-static int64_t init_pid(bt *t) {
+static int64_t init_pid(bsim *t) {
   proto_init_producer_id_req *r =
       PROTO_NEW(t->arena, proto_init_producer_id_req);
   r->transactional_id = PROTO_STR_NULL;
@@ -415,7 +197,7 @@ static int64_t init_pid(bt *t) {
   r->producer_id = -1;
   r->producer_epoch = -1;
   proto_init_producer_id_resp *resp =
-      bt_call(t, 0, PROTO_API_INIT_PRODUCER_ID, 4, r);
+      bsim_call(t, 0, PROTO_API_INIT_PRODUCER_ID, 4, r);
   TEST_EQ_INT(resp->error_code, 0, t->seed);
   TEST_EQ_INT(resp->producer_epoch, 0, t->seed);
   return resp->producer_id;
@@ -426,10 +208,11 @@ static void free_vals(GPtrArray *v) { g_ptr_array_free(v, TRUE); }
 /* --------------------------------------------------------------- cases */
 
 static void test_produce_fetch(void) {
-  bt t;
-  bt_open(&t, test_seed());
-  TEST_EQ_INT(create_topic(&t, "orders", 2, NULL, NULL), KERR_NONE, t.seed);
-  TEST_EQ_INT(create_topic(&t, "orders", 2, NULL, NULL),
+  bsim t;
+  bsim_open(&t, test_seed());
+  TEST_EQ_INT(bsim_create_topic(&t, "orders", 2, NULL, NULL), KERR_NONE,
+              t.seed);
+  TEST_EQ_INT(bsim_create_topic(&t, "orders", 2, NULL, NULL),
               KERR_TOPIC_ALREADY_EXISTS, t.seed);
   int64_t ts = 1700000000000;
   for (int b = 0; b < 20; b++) {
@@ -482,49 +265,49 @@ static void test_produce_fetch(void) {
   /* Metadata: the broker leads both partitions. */
   proto_metadata_req *mr = PROTO_NEW(t.arena, proto_metadata_req);
   mr->topics.count = -1;
-  proto_metadata_resp *md = bt_call(&t, 0, PROTO_API_METADATA, 9, mr);
+  proto_metadata_resp *md = bsim_call(&t, 0, PROTO_API_METADATA, 9, mr);
   TEST_EQ_INT(md->brokers.count, 1, t.seed);
   CU_ASSERT_TRUE(proto_str_eq(md->brokers.items[0].host, "broker"));
-  TEST_EQ_INT(md->brokers.items[0].port, BROKER_PORT, t.seed);
+  TEST_EQ_INT(md->brokers.items[0].port, BSIM_BROKER_PORT, t.seed);
   TEST_EQ_INT(md->topics.count, 1, t.seed);
   TEST_EQ_INT(md->topics.items[0].partitions.count, 2, t.seed);
   TEST_EQ_INT(md->topics.items[0].partitions.items[1].leader_id,
               t.bcfg.node_id, t.seed);
-  bt_close(&t);
+  bsim_close(&t);
 }
 
 static void test_auto_create(void) {
-  bt t;
-  bt_open(&t, test_seed() + 1);
+  bsim t;
+  bsim_open(&t, test_seed() + 1);
   proto_metadata_req *mr = PROTO_NEW(t.arena, proto_metadata_req);
   proto_metadata_req_topic *mt =
       PROTO_NEW_ARRAY(t.arena, proto_metadata_req_topic, 1);
-  mt->name = S("auto");
+  mt->name = bsim_str("auto");
   mr->topics.items = mt;
   mr->topics.count = 1;
   mr->allow_auto_topic_creation = true;
-  proto_metadata_resp *md = bt_call(&t, 0, PROTO_API_METADATA, 4, mr);
+  proto_metadata_resp *md = bsim_call(&t, 0, PROTO_API_METADATA, 4, mr);
   TEST_EQ_INT(md->topics.items[0].error_code, KERR_LEADER_NOT_AVAILABLE,
               t.seed);
   sim_run_until(t.sim, sim_now_ns(t.sim) + 100 * MS);
-  md = bt_call(&t, 0, PROTO_API_METADATA, 4, mr);
+  md = bsim_call(&t, 0, PROTO_API_METADATA, 4, mr);
   TEST_EQ_INT(md->topics.items[0].error_code, KERR_NONE, t.seed);
   TEST_EQ_INT(md->topics.items[0].partitions.count, 1, t.seed);
-  mt->name = S("bad name");
-  md = bt_call(&t, 0, PROTO_API_METADATA, 4, mr);
+  mt->name = bsim_str("bad name");
+  md = bsim_call(&t, 0, PROTO_API_METADATA, 4, mr);
   TEST_EQ_INT(md->topics.items[0].error_code, 17, t.seed);
-  mt->name = S("not-created");
+  mt->name = bsim_str("not-created");
   mr->allow_auto_topic_creation = false;
-  md = bt_call(&t, 0, PROTO_API_METADATA, 4, mr);
+  md = bsim_call(&t, 0, PROTO_API_METADATA, 4, mr);
   TEST_EQ_INT(md->topics.items[0].error_code, KERR_UNKNOWN_TOPIC_OR_PARTITION,
               t.seed);
-  bt_close(&t);
+  bsim_close(&t);
 }
 
 static void test_idempotent_dedup(void) {
-  bt t;
-  bt_open(&t, test_seed() + 2);
-  TEST_EQ_INT(create_topic(&t, "idem", 1, NULL, NULL), KERR_NONE, t.seed);
+  bsim t;
+  bsim_open(&t, test_seed() + 2);
+  TEST_EQ_INT(bsim_create_topic(&t, "idem", 1, NULL, NULL), KERR_NONE, t.seed);
   int64_t pid = init_pid(&t);
   CU_ASSERT(pid >= 0);
   CU_ASSERT(init_pid(&t) != pid);
@@ -563,73 +346,45 @@ static void test_idempotent_dedup(void) {
   buf_free(&gap);
   buf_free(&old);
   buf_free(&e1);
-  bt_close(&t);
+  bsim_close(&t);
 }
 
 static void test_long_poll(void) {
-  bt t;
-  bt_open(&t, test_seed() + 3);
-  TEST_EQ_INT(create_topic(&t, "poll", 1, NULL, NULL), KERR_NONE, t.seed);
+  bsim t;
+  bsim_open(&t, test_seed() + 3);
+  TEST_EQ_INT(bsim_create_topic(&t, "poll", 1, NULL, NULL), KERR_NONE, t.seed);
   /* Nothing there: the answer comes after max_wait_ms, empty. */
   uint64_t t0 = sim_now_ns(t.sim);
-  proto_fetch_resp *fr = bt_call(&t, 0, PROTO_API_FETCH, 11,
-                                 fetch_req(&t, "poll", 0, 0, 300, 1 << 20));
+  proto_fetch_resp *fr = bsim_call(&t, 0, PROTO_API_FETCH, 11,
+                                   fetch_req(&t, "poll", 0, 0, 300, 1 << 20));
   uint64_t waited = sim_now_ns(t.sim) - t0;
   CU_ASSERT(waited >= 300 * MS && waited < 320 * MS);
   TEST_EQ_INT(fetch_part(fr)->records.len, 0, t.seed);
   /* A parked fetch (max_wait 5 s) is answered right after a produce from
    * another client. */
-  int32_t corr = bt_send(&t, 0, PROTO_API_FETCH, 11,
-                         fetch_req(&t, "poll", 0, 0, 5000, 1 << 20));
+  int32_t corr = bsim_send(&t, 0, PROTO_API_FETCH, 11,
+                           fetch_req(&t, "poll", 0, 0, 5000, 1 << 20));
   sim_run_until(t.sim, sim_now_ns(t.sim) + 200 * MS);
-  CU_ASSERT_TRUE(g_queue_is_empty(&client(&t, 0)->frames));
+  CU_ASSERT_TRUE(g_queue_is_empty(&bsim_client_at(&t, 0)->frames));
   buf_t batch = BUF_INIT;
   make_batch(&batch, "wake", 2, -1, -1, -1, 1700000000000);
   uint64_t t1 = sim_now_ns(t.sim);
   TEST_EQ_INT(produce_on(&t, 1, "poll", 0, &batch).error, KERR_NONE, t.seed);
   buf_free(&batch);
-  fr = bt_recv(&t, 0, corr, PROTO_API_FETCH, 11);
+  fr = bsim_recv(&t, 0, corr, PROTO_API_FETCH, 11);
   uint64_t latency = sim_now_ns(t.sim) - t1;
   CU_ASSERT(latency < 50 * MS);
   GPtrArray *vals = g_ptr_array_new_with_free_func(g_free);
   collect_values(&fetch_part(fr)->records, vals, NULL);
   TEST_EQ_INT(vals->len, 2, t.seed);
   free_vals(vals);
-  bt_close(&t);
-}
-
-static bool flag_set(void *arg) { return *(bool *)arg; }
-static void on_shutdown(void *arg, int status) {
-  CU_ASSERT_EQUAL(status, 0);
-  *(bool *)arg = true;
-}
-
-/* Restarts the broker (clean: shutdown first; else a crash) and
- * reconnects client 0. */
-static void restart(bt *t, bool clean) {
-  if (clean) {
-    bool done = false;
-    broker_shutdown(broker(t), on_shutdown, &done);
-    CU_ASSERT_TRUE_FATAL(run_until(t, flag_set, &done, WAIT_NS));
-    sim_node_stop(t->sim, t->bnode);
-  } else {
-    sim_node_crash(t->sim, t->bnode, 0);
-  }
-  sim_run_until(t->sim, sim_now_ns(t->sim) + 10 * MS);
-  sim_node_restart(t->sim, t->bnode);
-  sim_run_until(t->sim, sim_now_ns(t->sim) + 10 * MS);
-  CU_ASSERT_TRUE_FATAL(sim_node_is_up(t->bnode));
-  tc *c = client(t, 0);
-  run_until(t, is_closed, c, WAIT_NS);
-  g_queue_clear_full(&c->frames, (GDestroyNotify)g_bytes_unref);
-  tc_connect(c);
-  CU_ASSERT_TRUE_FATAL(run_until(t, is_connected, c, WAIT_NS));
+  bsim_close(&t);
 }
 
 static void test_clean_restart(void) {
-  bt t;
-  bt_open(&t, test_seed() + 4);
-  TEST_EQ_INT(create_topic(&t, "keep", 1, "retention.ms", "123456"),
+  bsim t;
+  bsim_open(&t, test_seed() + 4);
+  TEST_EQ_INT(bsim_create_topic(&t, "keep", 1, "retention.ms", "123456"),
               KERR_NONE, t.seed);
   int64_t pid = init_pid(&t);
   buf_t b = BUF_INIT, last = BUF_INIT;
@@ -637,7 +392,7 @@ static void test_clean_restart(void) {
   make_batch(&last, "idem", 4, pid, 0, 0, 1700000000000);
   TEST_EQ_INT(produce(&t, "keep", 0, &b).base_offset, 0, t.seed);
   TEST_EQ_INT(produce(&t, "keep", 0, &last).base_offset, 10, t.seed);
-  restart(&t, true);
+  bsim_restart(&t, true);
   TEST_EQ_INT(list_offset(&t, "keep", 0, -1), 14, t.seed);
   GPtrArray *vals = g_ptr_array_new_with_free_func(g_free);
   collect_values(&fetch(&t, "keep", 0, 0)->records, vals, NULL);
@@ -658,12 +413,12 @@ static void test_clean_restart(void) {
   proto_describe_configs_req_describe_configs_resource *res = PROTO_NEW_ARRAY(
       t.arena, proto_describe_configs_req_describe_configs_resource, 1);
   res->resource_type = 2;
-  res->resource_name = S("keep");
+  res->resource_name = bsim_str("keep");
   res->configuration_keys.count = -1;
   dr->resources.items = res;
   dr->resources.count = 1;
   proto_describe_configs_resp *dc =
-      bt_call(&t, 0, PROTO_API_DESCRIBE_CONFIGS, 1, dr);
+      bsim_call(&t, 0, PROTO_API_DESCRIBE_CONFIGS, 1, dr);
   bool found = false;
   for (int32_t i = 0; i < dc->results.items[0].configs.count; i++) {
     proto_describe_configs_resp_describe_configs_resource_result *e =
@@ -678,14 +433,14 @@ static void test_clean_restart(void) {
   CU_ASSERT(init_pid(&t) > pid);
   buf_free(&b);
   buf_free(&last);
-  bt_close(&t);
+  bsim_close(&t);
 }
 
 static void test_crash_restart(void) {
-  bt t;
-  bt_open(&t, test_seed() + 5);
+  bsim t;
+  bsim_open(&t, test_seed() + 5);
   /* flush.messages=1: every append is fsynced by the log on its own. */
-  TEST_EQ_INT(create_topic(&t, "durable", 1, "flush.messages", "1"),
+  TEST_EQ_INT(bsim_create_topic(&t, "durable", 1, "flush.messages", "1"),
               KERR_NONE, t.seed);
   int64_t pid = init_pid(&t);
   buf_t b = BUF_INIT;
@@ -696,7 +451,7 @@ static void test_crash_restart(void) {
   }
   /* Let the last flush complete, then crash: unsynced bytes vanish. */
   sim_run_until(t.sim, sim_now_ns(t.sim) + 200 * MS);
-  restart(&t, false);
+  bsim_restart(&t, false);
   TEST_EQ_INT(list_offset(&t, "durable", 0, -1), 30, t.seed);
   GPtrArray *vals = g_ptr_array_new_with_free_func(g_free);
   collect_values(&fetch(&t, "durable", 0, 0)->records, vals, NULL);
@@ -711,47 +466,51 @@ static void test_crash_restart(void) {
   make_batch(&b, "d", 1, pid, 0, 30, 1700000000100);
   TEST_EQ_INT(produce(&t, "durable", 0, &b).base_offset, 30, t.seed);
   buf_free(&b);
-  bt_close(&t);
+  bsim_close(&t);
 }
 
 static void test_bad_frames(void) {
-  bt t;
-  bt_open(&t, test_seed() + 6);
+  bsim t;
+  bsim_open(&t, test_seed() + 6);
   /* Garbage: a size prefix far beyond socket.request.max.bytes. */
-  bt_send_raw(&t, 0, "GET / HTTP/1.1\r\n\r\n", 18);
-  CU_ASSERT_TRUE(run_until(&t, is_closed, client(&t, 0), WAIT_NS));
-  CU_ASSERT_TRUE(g_queue_is_empty(&client(&t, 0)->frames));
+  bsim_send_raw(&t, 0, "GET / HTTP/1.1\r\n\r\n", 18);
+  CU_ASSERT_TRUE(
+      bsim_run_until(&t, bsim_is_closed, bsim_client_at(&t, 0), BSIM_WAIT_NS));
+  CU_ASSERT_TRUE(g_queue_is_empty(&bsim_client_at(&t, 0)->frames));
   /* The other connection is untouched. */
   proto_api_versions_req *av = PROTO_NEW(t.arena, proto_api_versions_req);
-  int32_t corr = bt_send(&t, 1, PROTO_API_API_VERSIONS, 2, av);
+  int32_t corr = bsim_send(&t, 1, PROTO_API_API_VERSIONS, 2, av);
   proto_api_versions_resp *ar =
-      bt_recv(&t, 1, corr, PROTO_API_API_VERSIONS, 2);
+      bsim_recv(&t, 1, corr, PROTO_API_API_VERSIONS, 2);
   TEST_EQ_INT(ar->error_code, 0, t.seed);
   CU_ASSERT(ar->api_keys.count >= 10);
   /* An unknown API key closes that connection without an answer. */
-  tc_connect(client(&t, 0));
-  CU_ASSERT_TRUE(run_until(&t, is_connected, client(&t, 0), WAIT_NS));
+  bsim_client_connect(bsim_client_at(&t, 0));
+  CU_ASSERT_TRUE(bsim_run_until(&t, bsim_is_connected, bsim_client_at(&t, 0),
+                                BSIM_WAIT_NS));
   uint8_t unknown[] = {0, 0, 0, 10, 0x7f, 0x00, 0, 0, 0, 0, 0, 1, 0, 0};
-  bt_send_raw(&t, 0, unknown, sizeof unknown);
-  CU_ASSERT_TRUE(run_until(&t, is_closed, client(&t, 0), WAIT_NS));
-  CU_ASSERT_TRUE(g_queue_is_empty(&client(&t, 0)->frames));
+  bsim_send_raw(&t, 0, unknown, sizeof unknown);
+  CU_ASSERT_TRUE(
+      bsim_run_until(&t, bsim_is_closed, bsim_client_at(&t, 0), BSIM_WAIT_NS));
+  CU_ASSERT_TRUE(g_queue_is_empty(&bsim_client_at(&t, 0)->frames));
   /* A too new ApiVersions gets Kafka's v0-format fallback. */
-  tc_connect(client(&t, 0));
-  CU_ASSERT_TRUE(run_until(&t, is_connected, client(&t, 0), WAIT_NS));
+  bsim_client_connect(bsim_client_at(&t, 0));
+  CU_ASSERT_TRUE(bsim_run_until(&t, bsim_is_connected, bsim_client_at(&t, 0),
+                                BSIM_WAIT_NS));
   /* Header v2 (ApiVersions is flexible from v3): client id, no tags. */
   uint8_t newer[] = {0, 0, 0, 11, 0, 18, 0, 42, 0, 0, 0, 9, 0xff, 0xff, 0};
-  bt_send_raw(&t, 0, newer, sizeof newer);
-  proto_api_versions_resp *fb = bt_recv(&t, 0, 9, PROTO_API_API_VERSIONS, 0);
+  bsim_send_raw(&t, 0, newer, sizeof newer);
+  proto_api_versions_resp *fb = bsim_recv(&t, 0, 9, PROTO_API_API_VERSIONS, 0);
   TEST_EQ_INT(fb->error_code, KERR_UNSUPPORTED_VERSION, t.seed);
   TEST_EQ_INT(fb->api_keys.count, 1, t.seed);
   /* Random frames with a valid size prefix never bring the broker down. */
   test_rng r;
   test_rng_init(&r, t.seed);
   for (int i = 0; i < 200; i++) {
-    tc *c = client(&t, 0);
+    bsim_client *c = bsim_client_at(&t, 0);
     if (c->closed) {
-      tc_connect(c);
-      run_until(&t, is_connected, c, WAIT_NS);
+      bsim_client_connect(c);
+      bsim_run_until(&t, bsim_is_connected, c, BSIM_WAIT_NS);
     }
     uint8_t f[64];
     size_t n = 8 + test_rng_below(&r, 56);
@@ -761,49 +520,50 @@ static void test_bad_frames(void) {
     f[3] = (uint8_t)(n - 4);
     f[4] = 0;
     f[5] = (uint8_t)test_rng_below(&r, 64);
-    bt_send_raw(&t, 0, f, n);
+    bsim_send_raw(&t, 0, f, n);
     sim_run_until(t.sim, sim_now_ns(t.sim) + 2 * MS);
     g_queue_clear_full(&c->frames, (GDestroyNotify)g_bytes_unref);
   }
   CU_ASSERT_TRUE(sim_node_is_up(t.bnode));
-  corr = bt_send(&t, 1, PROTO_API_API_VERSIONS, 2, av);
-  ar = bt_recv(&t, 1, corr, PROTO_API_API_VERSIONS, 2);
+  corr = bsim_send(&t, 1, PROTO_API_API_VERSIONS, 2, av);
+  ar = bsim_recv(&t, 1, corr, PROTO_API_API_VERSIONS, 2);
   TEST_EQ_INT(ar->error_code, 0, t.seed);
-  bt_close(&t);
+  bsim_close(&t);
 }
 
 static void test_pipelining_acks0(void) {
-  bt t;
-  bt_open(&t, test_seed() + 7);
-  TEST_EQ_INT(create_topic(&t, "pipe", 1, NULL, NULL), KERR_NONE, t.seed);
+  bsim t;
+  bsim_open(&t, test_seed() + 7);
+  TEST_EQ_INT(bsim_create_topic(&t, "pipe", 1, NULL, NULL), KERR_NONE, t.seed);
   buf_t b = BUF_INIT;
   make_batch(&b, "z", 1, -1, -1, -1, 1700000000000);
   int32_t corrs[10];
   proto_api_versions_req *av = PROTO_NEW(t.arena, proto_api_versions_req);
   for (int i = 0; i < 10; i++) {
     if (i % 3 == 1)
-      corrs[i] = bt_send(&t, 0, PROTO_API_PRODUCE, 7,
-                         produce_req(&t, "pipe", 0, &b, 0));
+      corrs[i] = bsim_send(&t, 0, PROTO_API_PRODUCE, 7,
+                           produce_req(&t, "pipe", 0, &b, 0));
     else
-      corrs[i] = bt_send(&t, 0, PROTO_API_API_VERSIONS, 2, av);
+      corrs[i] = bsim_send(&t, 0, PROTO_API_API_VERSIONS, 2, av);
   }
   for (int i = 0; i < 10; i++) {
     if (i % 3 == 1)
       continue; /* acks=0: no answer */
-    bt_recv(&t, 0, corrs[i], PROTO_API_API_VERSIONS, 2);
+    bsim_recv(&t, 0, corrs[i], PROTO_API_API_VERSIONS, 2);
   }
   TEST_EQ_INT(list_offset(&t, "pipe", 0, -1), 3, t.seed);
   /* An acks=0 produce that fails closes the connection. */
-  bt_send(&t, 0, PROTO_API_PRODUCE, 7, produce_req(&t, "missing", 0, &b, 0));
-  CU_ASSERT_TRUE(run_until(&t, is_closed, client(&t, 0), WAIT_NS));
+  bsim_send(&t, 0, PROTO_API_PRODUCE, 7, produce_req(&t, "missing", 0, &b, 0));
+  CU_ASSERT_TRUE(
+      bsim_run_until(&t, bsim_is_closed, bsim_client_at(&t, 0), BSIM_WAIT_NS));
   buf_free(&b);
-  bt_close(&t);
+  bsim_close(&t);
 }
 
 static void test_back_pressure(void) {
-  bt t;
-  bt_open(&t, test_seed() + 8);
-  TEST_EQ_INT(create_topic(&t, "big", 1, NULL, NULL), KERR_NONE, t.seed);
+  bsim t;
+  bsim_open(&t, test_seed() + 8);
+  TEST_EQ_INT(bsim_create_topic(&t, "big", 1, NULL, NULL), KERR_NONE, t.seed);
   buf_t b = BUF_INIT;
   char value[1000];
   memset(value, 'v', sizeof value);
@@ -823,13 +583,13 @@ static void test_back_pressure(void) {
     TEST_EQ_INT(produce(&t, "big", 0, &b).error, KERR_NONE, t.seed);
   buf_free(&b);
   /* Client 1 stops reading and pipelines 200 fetches of ~3.6 MB each. */
-  tc *slow = client(&t, 1);
+  bsim_client *slow = bsim_client_at(&t, 1);
   env_conn_pause_reading(slow->conn);
   env_t *benv = sim_node_env(t.bnode);
   int64_t before = env_metric_get(benv, "broker.requests");
   for (int i = 0; i < 200; i++)
-    bt_send(&t, 1, PROTO_API_FETCH, 4,
-            fetch_req(&t, "big", 0, 0, 0, 16 << 20));
+    bsim_send(&t, 1, PROTO_API_FETCH, 4,
+              fetch_req(&t, "big", 0, 0, 0, 16 << 20));
   sim_run_until(t.sim, sim_now_ns(t.sim) + 2 * SEC);
   int64_t handled = env_metric_get(benv, "broker.requests") - before;
   /* Only a few responses fit under the queue bound: the rest wait unread. */
@@ -840,7 +600,7 @@ static void test_back_pressure(void) {
   env_conn_resume_reading(slow->conn);
   int got = 0;
   while (got < 200) {
-    if (!run_until(&t, has_frame, slow, WAIT_NS))
+    if (!bsim_run_until(&t, bsim_has_frame, slow, BSIM_WAIT_NS))
       break;
     GBytes *f = g_queue_pop_head(&slow->frames);
     gsize n = 0;
@@ -852,29 +612,29 @@ static void test_back_pressure(void) {
     got++;
   }
   TEST_EQ_INT(got, 200, t.seed);
-  bt_close(&t);
+  bsim_close(&t);
 }
 
 static void test_delete_recreate_alter(void) {
-  bt t;
-  bt_open(&t, test_seed() + 9);
-  TEST_EQ_INT(create_topic(&t, "gone", 2, NULL, NULL), KERR_NONE, t.seed);
+  bsim t;
+  bsim_open(&t, test_seed() + 9);
+  TEST_EQ_INT(bsim_create_topic(&t, "gone", 2, NULL, NULL), KERR_NONE, t.seed);
   buf_t b = BUF_INIT;
   make_batch(&b, "old", 2, -1, -1, -1, 1700000000000);
   TEST_EQ_INT(produce(&t, "gone", 0, &b).error, KERR_NONE, t.seed);
   proto_delete_topics_req *dr = PROTO_NEW(t.arena, proto_delete_topics_req);
   proto_str *names = proto_arena_alloc(t.arena, sizeof *names);
-  names[0] = S("gone");
+  names[0] = bsim_str("gone");
   dr->topic_names.items = names;
   dr->topic_names.count = 1;
   dr->timeout_ms = 1000;
   proto_delete_topics_resp *del =
-      bt_call(&t, 0, PROTO_API_DELETE_TOPICS, 3, dr);
+      bsim_call(&t, 0, PROTO_API_DELETE_TOPICS, 3, dr);
   TEST_EQ_INT(del->responses.items[0].error_code, KERR_NONE, t.seed);
   TEST_EQ_INT(produce(&t, "gone", 0, &b).error,
               KERR_UNKNOWN_TOPIC_OR_PARTITION, t.seed);
   sim_run_until(t.sim, sim_now_ns(t.sim) + 100 * MS);
-  TEST_EQ_INT(create_topic(&t, "gone", 1, NULL, NULL), KERR_NONE, t.seed);
+  TEST_EQ_INT(bsim_create_topic(&t, "gone", 1, NULL, NULL), KERR_NONE, t.seed);
   TEST_EQ_INT(list_offset(&t, "gone", 0, -1), 0, t.seed);
   /* IncrementalAlterConfigs: segment.bytes takes effect after the reopen. */
   proto_incremental_alter_configs_req *ar =
@@ -885,17 +645,17 @@ static void test_delete_recreate_alter(void) {
                       1);
   proto_incremental_alter_configs_req_alterable_config *cfg = PROTO_NEW_ARRAY(
       t.arena, proto_incremental_alter_configs_req_alterable_config, 1);
-  cfg->name = S("segment.bytes");
+  cfg->name = bsim_str("segment.bytes");
   cfg->config_operation = 0;
-  cfg->value = S("1000");
+  cfg->value = bsim_str("1000");
   res->resource_type = 2;
-  res->resource_name = S("gone");
+  res->resource_name = bsim_str("gone");
   res->configs.items = cfg;
   res->configs.count = 1;
   ar->resources.items = res;
   ar->resources.count = 1;
   proto_incremental_alter_configs_resp *alt =
-      bt_call(&t, 0, PROTO_API_INCREMENTAL_ALTER_CONFIGS, 1, ar);
+      bsim_call(&t, 0, PROTO_API_INCREMENTAL_ALTER_CONFIGS, 1, ar);
   TEST_EQ_INT(alt->responses.items[0].error_code, KERR_NONE, t.seed);
   sim_run_until(t.sim, sim_now_ns(t.sim) + 100 * MS);
   buf_t big = BUF_INIT;
@@ -912,52 +672,52 @@ static void test_delete_recreate_alter(void) {
       t.arena, proto_delete_records_req_delete_records_partition, 1);
   dp->partition_index = 0;
   dp->offset = 30;
-  dt->name = S("gone");
+  dt->name = bsim_str("gone");
   dt->partitions.items = dp;
   dt->partitions.count = 1;
   drr->topics.items = dt;
   drr->topics.count = 1;
   proto_delete_records_resp *drs =
-      bt_call(&t, 0, PROTO_API_DELETE_RECORDS, 1, drr);
+      bsim_call(&t, 0, PROTO_API_DELETE_RECORDS, 1, drr);
   TEST_EQ_INT(drs->topics.items[0].partitions.items[0].error_code, KERR_NONE,
               t.seed);
   TEST_EQ_INT(drs->topics.items[0].partitions.items[0].low_watermark, 30,
               t.seed);
   TEST_EQ_INT(list_offset(&t, "gone", 0, -2), 30, t.seed);
-  TEST_EQ_INT(broker_partition_start_offset(broker(&t), "gone", 0), 30,
+  TEST_EQ_INT(broker_partition_start_offset(bsim_broker(&t), "gone", 0), 30,
               t.seed);
   /* Both offsets survive a restart (the start offset is checkpointed). */
   int64_t end = list_offset(&t, "gone", 0, -1);
   TEST_EQ_INT(end, 60, t.seed);
-  restart(&t, true);
+  bsim_restart(&t, true);
   TEST_EQ_INT(list_offset(&t, "gone", 0, -2), 30, t.seed);
   TEST_EQ_INT(list_offset(&t, "gone", 0, -1), end, t.seed);
   buf_free(&big);
   buf_free(&b);
-  bt_close(&t);
+  bsim_close(&t);
 }
 
 /* The newest versions served: flexible encodings, topic ids. */
 static void test_flexible_versions(void) {
-  bt t;
-  bt_open(&t, test_seed() + 11);
-  TEST_EQ_INT(create_topic(&t, "flex", 1, NULL, NULL), KERR_NONE, t.seed);
+  bsim t;
+  bsim_open(&t, test_seed() + 11);
+  TEST_EQ_INT(bsim_create_topic(&t, "flex", 1, NULL, NULL), KERR_NONE, t.seed);
   buf_t b = BUF_INIT;
   make_batch(&b, "f", 3, -1, -1, -1, 1700000000000);
-  proto_produce_resp *pr = bt_call(&t, 0, PROTO_API_PRODUCE, 9,
-                                   produce_req(&t, "flex", 0, &b, 1));
+  proto_produce_resp *pr =
+      bsim_call(&t, 0, PROTO_API_PRODUCE, 9, produce_req(&t, "flex", 0, &b, 1));
   TEST_EQ_INT(pr->responses.items[0].partition_responses.items[0].error_code,
               KERR_NONE, t.seed);
   buf_free(&b);
-  proto_fetch_resp *fr = bt_call(&t, 0, PROTO_API_FETCH, 12,
-                                 fetch_req(&t, "flex", 0, 0, 0, 1 << 20));
+  proto_fetch_resp *fr = bsim_call(&t, 0, PROTO_API_FETCH, 12,
+                                   fetch_req(&t, "flex", 0, 0, 0, 1 << 20));
   GPtrArray *vals = g_ptr_array_new_with_free_func(g_free);
   collect_values(&fetch_part(fr)->records, vals, NULL);
   TEST_EQ_INT(vals->len, 3, t.seed);
   free_vals(vals);
   proto_metadata_req *mr = PROTO_NEW(t.arena, proto_metadata_req);
   mr->topics.count = -1;
-  proto_metadata_resp *md = bt_call(&t, 0, PROTO_API_METADATA, 12, mr);
+  proto_metadata_resp *md = bsim_call(&t, 0, PROTO_API_METADATA, 12, mr);
   TEST_EQ_INT(md->topics.count, 1, t.seed);
   proto_uuid id = md->topics.items[0].topic_id, zero;
   memset(&zero, 0, sizeof zero);
@@ -969,7 +729,7 @@ static void test_flexible_versions(void) {
   mt->topic_id = id;
   mr->topics.items = mt;
   mr->topics.count = 1;
-  md = bt_call(&t, 0, PROTO_API_METADATA, 12, mr);
+  md = bsim_call(&t, 0, PROTO_API_METADATA, 12, mr);
   CU_ASSERT_TRUE(proto_str_eq(md->topics.items[0].name, "flex"));
   proto_delete_topics_req *dr = PROTO_NEW(t.arena, proto_delete_topics_req);
   proto_delete_topics_req_delete_topic_state *st = PROTO_NEW_ARRAY(
@@ -979,21 +739,22 @@ static void test_flexible_versions(void) {
   dr->topics.items = st;
   dr->topics.count = 1;
   proto_delete_topics_resp *del =
-      bt_call(&t, 0, PROTO_API_DELETE_TOPICS, 6, dr);
+      bsim_call(&t, 0, PROTO_API_DELETE_TOPICS, 6, dr);
   TEST_EQ_INT(del->responses.items[0].error_code, KERR_NONE, t.seed);
   CU_ASSERT_TRUE(proto_str_eq(del->responses.items[0].name, "flex"));
-  del = bt_call(&t, 0, PROTO_API_DELETE_TOPICS, 6, dr);
+  del = bsim_call(&t, 0, PROTO_API_DELETE_TOPICS, 6, dr);
   TEST_EQ_INT(del->responses.items[0].error_code, 100, t.seed);
-  bt_close(&t);
+  bsim_close(&t);
 }
 
 /* A crash that tears unflushed writes (garbage included): the broker comes
  * back with a consistent prefix of what it acknowledged. */
 static void test_crash_torn(void) {
   for (uint64_t round = 0; round < 8; round++) {
-    bt t;
-    bt_open(&t, test_seed() * 31 + round);
-    TEST_EQ_INT(create_topic(&t, "torn", 1, NULL, NULL), KERR_NONE, t.seed);
+    bsim t;
+    bsim_open(&t, test_seed() * 31 + round);
+    TEST_EQ_INT(bsim_create_topic(&t, "torn", 1, NULL, NULL), KERR_NONE,
+                t.seed);
     int64_t pid = init_pid(&t);
     buf_t b = BUF_INIT;
     int n = 5 + (int)(round * 3);
@@ -1008,11 +769,12 @@ static void test_crash_torn(void) {
     sim_node_restart(t.sim, t.bnode);
     sim_run_until(t.sim, sim_now_ns(t.sim) + 10 * MS);
     CU_ASSERT_TRUE_FATAL(sim_node_is_up(t.bnode));
-    tc *c = client(&t, 0);
-    run_until(&t, is_closed, c, WAIT_NS);
+    bsim_client *c = bsim_client_at(&t, 0);
+    bsim_run_until(&t, bsim_is_closed, c, BSIM_WAIT_NS);
     g_queue_clear_full(&c->frames, (GDestroyNotify)g_bytes_unref);
-    tc_connect(c);
-    CU_ASSERT_TRUE_FATAL(run_until(&t, is_connected, c, WAIT_NS));
+    bsim_client_connect(c);
+    CU_ASSERT_TRUE_FATAL(
+        bsim_run_until(&t, bsim_is_connected, c, BSIM_WAIT_NS));
     int64_t end = list_offset(&t, "torn", 0, -1);
     CU_ASSERT(end >= 0 && end <= 2 * n && end % 2 == 0);
     if (end > 0) {
@@ -1022,16 +784,16 @@ static void test_crash_torn(void) {
       CU_ASSERT(next <= end);
       free_vals(vals);
     }
-    bt_close(&t);
+    bsim_close(&t);
   }
 }
 
 /* The same seed gives the same trace, byte for byte, broker included. */
 static uint64_t traced_run(uint64_t seed) {
-  bt t;
-  bt_open(&t, seed);
-  TEST_EQ_INT(create_topic(&t, "det", 3, "segment.bytes", "4096"), KERR_NONE,
-              t.seed);
+  bsim t;
+  bsim_open(&t, seed);
+  TEST_EQ_INT(bsim_create_topic(&t, "det", 3, "segment.bytes", "4096"),
+              KERR_NONE, t.seed);
   int64_t pid = init_pid(&t);
   buf_t b = BUF_INIT;
   for (int i = 0; i < 30; i++) {
@@ -1041,10 +803,10 @@ static uint64_t traced_run(uint64_t seed) {
   }
   buf_free(&b);
   fetch(&t, "det", 1, 0);
-  restart(&t, true);
+  bsim_restart(&t, true);
   fetch(&t, "det", 2, 0);
   uint64_t h = sim_trace_hash(t.sim);
-  bt_close(&t);
+  bsim_close(&t);
   return h;
 }
 
@@ -1058,7 +820,7 @@ static void test_deterministic(void) {
   CU_ASSERT_EQUAL(a, b);
 }
 
-static int16_t delete_records(bt *t, const char *topic, int64_t offset,
+static int16_t delete_records(bsim *t, const char *topic, int64_t offset,
                               int64_t *low) {
   proto_delete_records_req *r = PROTO_NEW(t->arena, proto_delete_records_req);
   proto_delete_records_req_delete_records_topic *dt = PROTO_NEW_ARRAY(
@@ -1067,13 +829,13 @@ static int16_t delete_records(bt *t, const char *topic, int64_t offset,
       t->arena, proto_delete_records_req_delete_records_partition, 1);
   dp->partition_index = 0;
   dp->offset = offset;
-  dt->name = S(topic);
+  dt->name = bsim_str(topic);
   dt->partitions.items = dp;
   dt->partitions.count = 1;
   r->topics.items = dt;
   r->topics.count = 1;
   proto_delete_records_resp *resp =
-      bt_call(t, 0, PROTO_API_DELETE_RECORDS, 1, r);
+      bsim_call(t, 0, PROTO_API_DELETE_RECORDS, 1, r);
   *low = resp->topics.items[0].partitions.items[0].low_watermark;
   return resp->topics.items[0].partitions.items[0].error_code;
 }
@@ -1081,9 +843,9 @@ static int16_t delete_records(bt *t, const char *topic, int64_t offset,
 /* DeleteRecords inside the active segment, then restarts: the records at
  * and after the new log start must all still be there. */
 static void test_delete_records_restart(void) {
-  bt t;
-  bt_open(&t, test_seed() + 10);
-  TEST_EQ_INT(create_topic(&t, "dr", 1, NULL, NULL), KERR_NONE, t.seed);
+  bsim t;
+  bsim_open(&t, test_seed() + 10);
+  TEST_EQ_INT(bsim_create_topic(&t, "dr", 1, NULL, NULL), KERR_NONE, t.seed);
   buf_t b = BUF_INIT;
   for (int i = 0; i < 4; i++) {
     buf_clear(&b);
@@ -1094,7 +856,7 @@ static void test_delete_records_restart(void) {
   int64_t low = -1;
   TEST_EQ_INT(delete_records(&t, "dr", 2, &low), KERR_NONE, t.seed);
   TEST_EQ_INT(low, 2, t.seed);
-  restart(&t, true);
+  bsim_restart(&t, true);
   TEST_EQ_INT(list_offset(&t, "dr", 0, -2), 2, t.seed);
   TEST_EQ_INT(list_offset(&t, "dr", 0, -1), 4, t.seed);
   GPtrArray *vals = g_ptr_array_new_with_free_func(g_free);
@@ -1102,7 +864,7 @@ static void test_delete_records_restart(void) {
   TEST_EQ_INT(first, 2, t.seed);
   TEST_EQ_INT(vals->len, 2, t.seed);
   free_vals(vals);
-  bt_close(&t);
+  bsim_close(&t);
 }
 
 static void test_config_parse(void) {
