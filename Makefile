@@ -17,8 +17,10 @@
 # tests/unit/test_NAME.c) and runs them.
 
 # Compile on every core unless told otherwise (make -jN still wins).
+ifeq ($(MAKELEVEL),0)
 ifeq ($(filter -j%,$(MAKEFLAGS)),)
 MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+endif
 endif
 
 BUILD   ?= build
