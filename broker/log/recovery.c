@@ -20,7 +20,6 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "base/assert.h"
@@ -184,12 +183,14 @@ static bool epoch_reconcile(log_t *log, const recover_ctx *ctx,
   int32_t cached = log__epochs_for_offset(log, last);
   if (h->leader_epoch == cached)
     return true;
-  /* Wholly below the first entry: below the log start offset, where the
-   * cache was collapsed (DeleteRecords); nothing to compare with. */
-  if (log->epochs->len > 0 &&
-      last < g_array_index(log->epochs, log__epoch_entry, 0).start_offset &&
-      h->leader_epoch <=
-          g_array_index(log->epochs, log__epoch_entry, 0).epoch)
+  /* Not covered by the cache: below the log start offset, where
+   * DeleteRecords collapsed the cache (or emptied it, with the start at
+   * the end of the log). Nothing to compare with. */
+  if (log->epochs->len == 0) {
+    log__epochs_assign(log, h->leader_epoch, h->base_offset);
+    return true;
+  }
+  if (last < g_array_index(log->epochs, log__epoch_entry, 0).start_offset)
     return true;
   /* Below the recovery point the cache was durable with the batch. */
   if (h->leader_epoch < cached || last < ctx->recovery_point)
@@ -280,9 +281,6 @@ static int recover_segment(log_t *log, recover_ctx *ctx, log__segment *seg,
     ok = ok && b.h.base_offset > prev && b.h.base_offset >= seg->base_offset &&
          last - seg->base_offset <= INT32_MAX && last <= limit &&
          (expect_last < 0 || last == expect_last) && epoch_reconcile(log, ctx, &b.h);
-    if (!ok && getenv("SLUICE_LOG_DEBUG"))
-      fprintf(stderr, "DBG r=%d base=%ld last=%ld prev=%ld expect=%ld epoch=%d cached=%d rp=%ld\n", r, (long)b.h.base_offset, (long)last, (long)prev, (long)expect_last, b.h.leader_epoch, log__epochs_for_offset(log, last), (long)ctx->recovery_point);
-    if (!ok && getenv("SLUICE_LOG_DEBUG")) { for (guint q = 0; q < log->epochs->len; q++) fprintf(stderr, " (%d,%ld)", g_array_index(log->epochs, log__epoch_entry, q).epoch, (long)g_array_index(log->epochs, log__epoch_entry, q).start_offset); fprintf(stderr, " start=%ld\n", (long)log->log_start_offset); }
     if (!ok) {
       bad_pos = r == LOG__WALK_BAD ? w.pos : b.pos;
       *truncated = true;
@@ -449,6 +447,15 @@ int log__recover(log_t *log, const log_open_opts *opts) {
     rc = recover_segment(log, &ctx, seg, ok, limit, &truncated);
     if (rc < 0)
       goto out_free;
+    /* What lies at or above the recovery point was read back from the
+     * page cache, which after a process exit (no power loss) still holds
+     * writes of the previous run that no fsync covered. The next flush
+     * round must fsync them, and the directory their names are in, before
+     * the recovery point may move past them. */
+    if (seg->size_bytes > 0 && seg->offset_next > ctx.recovery_point) {
+      seg->log_needs_fsync = true;
+      log->dir_needs_fsync = true;
+    }
     /* Segments are contiguous (log.c rolls at the LEO; compaction keeps
      * each segment's last offset): a rescanned segment that ends short of
      * its successor lost a tail that the successor outlived in the crash,

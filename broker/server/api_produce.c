@@ -21,7 +21,8 @@
  * durable. Here the flush is asynchronous (env.h), so the request parks
  * until every such partition's flush completed; an acknowledged write is
  * then never lost to a crash. A failed flush answers KAFKA_STORAGE_ERROR
- * for that partition.
+ * for that partition. An idempotent producer's retry that turns out to be
+ * a duplicate waits the same way until the earlier append is durable.
  *
  * InitProducerId hands out producer ids from a block reserved durably in
  * the metadata file, so an id is never reused after a crash.
@@ -162,6 +163,14 @@ static void produce_one(broker_t *b, const char *topic, int16_t acks,
   if (chk.duplicate) {
     res->error = KERR_NONE;
     res->base_offset = chk.first_offset;
+    /* A retry of a batch whose first answer never arrived: that append
+     * may still be waiting for its flush, or come from a previous run
+     * whose flush never finished. Acknowledge it on the same terms. */
+    if (acks != 0 && flush_due(p) &&
+        chk.last_offset >= log_recovery_point(p->log)) {
+      res->flush_log = p->log;
+      res->flush_end = chk.last_offset + 1;
+    }
     env_metric_add(b->env, "broker.produce_duplicates", 1);
     return;
   }

@@ -267,6 +267,7 @@ typedef struct broker__seq_check {
                           INVALID_PRODUCER_EPOCH */
   bool duplicate;      /* already appended: answer with first_offset */
   int64_t first_offset;
+  int64_t last_offset; /* of the earlier append (duplicates only) */
 } broker__seq_check;
 
 /* Checks the batch's (producer id, epoch, sequences) against the state

@@ -354,10 +354,12 @@ static void sync_dir(broker_t *b, const char *dir) {
 /* Names the previous run created in a log dir (and the log dir in its
  * parent) may never have been made durable: it can have stopped between
  * creating a partition directory and fsyncing the log dir, and a process
- * restart keeps the page cache but makes nothing durable. Sync them before
- * anything is served, so data flushed from now on cannot lose its
+ * restart keeps the page cache but makes nothing durable. Nor are the
+ * partition directories this start creates again (log_open) for topics
+ * whose directory a crash lost. Sync them once the partitions are open and
+ * before anything is served, so data flushed from now on cannot lose its
  * directory in a later crash (the simulator's broker-crash scenario found
- * exactly that). */
+ * both). */
 static void sync_log_dir_names(broker_t *b, const char *dir) {
   char *parent = g_path_get_dirname(dir);
   sync_dir(b, parent);
@@ -385,8 +387,6 @@ static int boot(broker_t *b) {
   check_api_table();
   for (size_t d = 0; d < cfg->log_dir_count; d++) {
     int rc = env_mkdir(b->env, cfg->log_dirs[d]);
-    if (rc == 0)
-      sync_log_dir_names(b, cfg->log_dirs[d]);
     if (rc < 0) {
       env_log(b->env, ENV_LOG_ERROR, "cannot create log dir %s: %s",
               cfg->log_dirs[d], g_strerror(-rc));
@@ -407,6 +407,11 @@ static int boot(broker_t *b) {
   rc = broker__topics_load(b);
   if (rc < 0)
     return rc;
+  /* Only now: opening a partition whose directory a crash took (its topic
+   * survived in the metadata) creates the directory again, and that name
+   * needs the same fsync. */
+  for (size_t d = 0; d < cfg->log_dir_count; d++)
+    sync_log_dir_names(b, cfg->log_dirs[d]);
   broker__groups_start(b);
   rc = env_listen(b->env, cfg->listen_host, cfg->listen_port,
                   broker__on_accept, b, &b->listener);

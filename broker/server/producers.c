@@ -91,6 +91,7 @@ void broker__producer_check(broker__partition *p, const uint8_t *batch,
       if (pb->first_seq == ids.first_seq && pb->last_seq == ids.last_seq) {
         out->duplicate = true;
         out->first_offset = pb->first_offset;
+        out->last_offset = pb->last_offset;
         return;
       }
     }

@@ -330,13 +330,18 @@ static void check_all(bc_harness *h) {
     /* The idempotent producer's retries never append a record twice. */
     if (h->idempotent)
       check_no_duplicates(h, p);
-    /* One value per offset among acknowledgements that had to survive
-     * follows from check_obs; unflushed ones that vanished are counted. */
+    /* The broker answers only once the batch is flushed (flush.messages
+     * is 1 here), so every acknowledged record must be in the final log
+     * at its offset; check_obs also checks one value per offset. */
     for (guint i = 0; i < h->acks[p]->len; i++) {
       const bc_obs *o = &g_array_index(h->acks[p], bc_obs, i);
-      if (!check_obs(h, p, o, "acknowledged") &&
-          !final_has(h, p, o->offset, o->id))
+      check_obs(h, p, o, "acknowledged");
+      if (!final_has(h, p, o->offset, o->id)) {
         h->acked_unflushed_lost++;
+        violation(h, "acknowledged record %" PRIu64 " at %s-%d@%" PRId64
+                     " is not in the final log",
+                  (uint64_t)o->id, TOPIC, (int)p, o->offset);
+      }
     }
     for (guint i = 0; i < h->reads[p]->len; i++) {
       const bc_obs *o = &g_array_index(h->reads[p], bc_obs, i);

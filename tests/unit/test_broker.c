@@ -13,7 +13,9 @@
  * Cases: produce/fetch round trip, idempotent producer dedup and sequence
  * errors, long-poll fetch woken by a produce, clean restart (data, topic
  * configs and producer state survive), crash restart (flushed data
- * survives), bad frames close only their connection, pipelining and
+ * survives), a retried duplicate acknowledged only once durable (also
+ * after a killed run), a partition directory recreated at start made
+ * durable, bad frames close only their connection, pipelining and
  * acks=0, back pressure against a client that stops reading, topic
  * deletion and re-creation, config changes that reopen the log,
  * DeleteRecords across a restart, torn-write crashes, flexible versions
@@ -465,6 +467,120 @@ static void test_crash_restart(void) {
   buf_clear(&b);
   make_batch(&b, "d", 1, pid, 0, 30, 1700000000100);
   TEST_EQ_INT(produce(&t, "durable", 0, &b).base_offset, 30, t.seed);
+  buf_free(&b);
+  bsim_close(&t);
+}
+
+/* Restarts the killed or crashed broker node and reconnects client 0. */
+static void restart_node(bsim *t) {
+  sim_run_until(t->sim, sim_now_ns(t->sim) + 10 * MS);
+  sim_node_restart(t->sim, t->bnode);
+  sim_run_until(t->sim, sim_now_ns(t->sim) + 10 * MS);
+  CU_ASSERT_TRUE_FATAL(sim_node_is_up(t->bnode));
+  bsim_client *c = bsim_client_at(t, 0);
+  bsim_run_until(t, bsim_is_closed, c, BSIM_WAIT_NS);
+  g_queue_clear_full(&c->frames, (GDestroyNotify)g_bytes_unref);
+  bsim_client_connect(c);
+  CU_ASSERT_TRUE_FATAL(bsim_run_until(t, bsim_is_connected, c, BSIM_WAIT_NS));
+}
+
+/* Regression (broker-crash seed 91): a run appends a batch and is killed
+ * (page cache kept) before the flush finishes; the producer's retry, after
+ * the restart, is a duplicate of that batch. It may only be acknowledged
+ * once the batch is durable: before the fix it was answered at once, and
+ * the restarted log did not even fsync the tail it had recovered, so a
+ * later crash lost acknowledged records. */
+static void test_duplicate_waits_for_flush(void) {
+  bsim t;
+  bsim_open(&t, test_seed() + 91);
+  TEST_EQ_INT(bsim_create_topic(&t, "dup", 1, "flush.messages", "1"),
+              KERR_NONE, t.seed);
+  int64_t pid = init_pid(&t);
+  const char *seg = "/data/dup-0/00000000000000000000.log";
+  sim_disk_t *disk = sim_node_disk(t.bnode);
+  buf_t b = BUF_INIT;
+  make_batch(&b, "a", 3, pid, 0, 0, 1700000000000);
+  TEST_EQ_INT(produce(&t, "dup", 0, &b).error, KERR_NONE, t.seed);
+  sim_run_until(t.sim, sim_now_ns(t.sim) + 200 * MS);
+  uint64_t durable0 = 0;
+  TEST_EQ_INT(sim_disk_durable_size(disk, seg, &durable0), 0, t.seed);
+  CU_ASSERT(durable0 > 0);
+
+  /* The second batch reaches the page cache; the process dies before its
+   * fsync completes. */
+  buf_clear(&b);
+  make_batch(&b, "b", 2, pid, 0, 3, 1700000000001);
+  uint64_t unsynced0 = sim_disk_unsynced_bytes(disk);
+  (void)bsim_send(&t, 0, PROTO_API_PRODUCE, 7,
+                  produce_req(&t, "dup", 0, &b, -1));
+  uint64_t deadline = sim_now_ns(t.sim) + BSIM_WAIT_NS;
+  while (sim_disk_unsynced_bytes(disk) <= unsynced0 &&
+         sim_now_ns(t.sim) < deadline && sim_step(t.sim)) {
+  }
+  CU_ASSERT_FATAL(sim_disk_unsynced_bytes(disk) > unsynced0);
+  sim_node_stop(t.sim, t.bnode);
+  restart_node(&t);
+
+  /* The retry is a duplicate; by the time it is answered the batch is on
+   * the medium. */
+  produce_res r = produce(&t, "dup", 0, &b);
+  TEST_EQ_INT(r.error, KERR_NONE, t.seed);
+  TEST_EQ_INT(r.base_offset, 3, t.seed);
+  TEST_EQ_INT(env_metric_get(sim_node_env(t.bnode), "broker.produce_duplicates"),
+              1, t.seed);
+  uint64_t durable1 = 0;
+  TEST_EQ_INT(sim_disk_durable_size(disk, seg, &durable1), 0, t.seed);
+  TEST_EQ_INT(durable1, durable0 + b.len, t.seed);
+  /* And a power loss right after the answer keeps it. */
+  bsim_restart(&t, false);
+  TEST_EQ_INT(list_offset(&t, "dup", 0, -1), 5, t.seed);
+  buf_free(&b);
+  bsim_close(&t);
+}
+
+/* Regression (broker-crash seeds 442, 582, 665, 885): a crash took a
+ * partition's directory while its topic survived in the metadata. The
+ * next start creates the directory again when it opens the log; that name
+ * must become durable too, or everything flushed into it afterwards is
+ * lost by the next crash. */
+static void test_recreated_partition_dir_durable(void) {
+  bsim t;
+  bsim_open(&t, test_seed() + 582);
+  TEST_EQ_INT(bsim_create_topic(&t, "lost", 1, "flush.messages", "1"),
+              KERR_NONE, t.seed);
+  /* Before the restart: a new producer id block would sync /data. */
+  int64_t pid = init_pid(&t);
+  sim_run_until(t.sim, sim_now_ns(t.sim) + 200 * MS);
+  sim_node_stop(t.sim, t.bnode);
+  /* What such a crash leaves: no /data/lost-0, durably. */
+  sim_disk_t *disk = sim_node_disk(t.bnode);
+  char **names = NULL;
+  TEST_EQ_INT(sim_disk_list_dir(disk, "/data/lost-0", &names), 0, t.seed);
+  for (char **n = names; n && *n; n++) {
+    char *path = g_strdup_printf("/data/lost-0/%s", *n);
+    TEST_EQ_INT(sim_disk_unlink(disk, path), 0, t.seed);
+    g_free(path);
+  }
+  env_names_free(names);
+  TEST_EQ_INT(sim_disk_rmdir(disk, "/data/lost-0"), 0, t.seed);
+  int64_t ticket = sim_disk_dir_fsync_begin(disk, "/data");
+  CU_ASSERT_FATAL(ticket >= 0);
+  TEST_EQ_INT(sim_disk_fsync_end(disk, ticket), 0, t.seed);
+  restart_node(&t);
+
+  buf_t b = BUF_INIT;
+  make_batch(&b, "x", 4, pid, 0, 0, 1700000000000);
+  produce_res r = produce(&t, "lost", 0, &b);
+  TEST_EQ_INT(r.error, KERR_NONE, t.seed);
+  TEST_EQ_INT(r.base_offset, 0, t.seed);
+  /* Acknowledged, so durable under its path. */
+  uint64_t size = 0;
+  TEST_EQ_INT(sim_disk_durable_size(
+                  disk, "/data/lost-0/00000000000000000000.log", &size),
+              0, t.seed);
+  TEST_EQ_INT(size, b.len, t.seed);
+  bsim_restart(&t, false);
+  TEST_EQ_INT(list_offset(&t, "lost", 0, -1), 4, t.seed);
   buf_free(&b);
   bsim_close(&t);
 }
@@ -923,6 +1039,9 @@ int suite_broker(void) {
              {"long_poll", test_long_poll},
              {"clean_restart", test_clean_restart},
              {"crash_restart", test_crash_restart},
+             {"duplicate_waits_for_flush", test_duplicate_waits_for_flush},
+             {"recreated_partition_dir_durable",
+              test_recreated_partition_dir_durable},
              {"bad_frames", test_bad_frames},
              {"pipelining_acks0", test_pipelining_acks0},
              {"back_pressure", test_back_pressure},
