@@ -30,7 +30,11 @@
  *   consumer              kclient_consumer_*: manual assignment of
  *                         partitions, fetch long polling (max wait, min
  *                         bytes), positions resolved with ListOffsets
- *                         (earliest / latest / by time); no groups yet;
+ *                         (earliest / latest / by time);
+ *   group consumer        kclient_group_*: subscribe as a member of a
+ *                         consumer group (ConsumerCoordinator): join,
+ *                         range assignment by the leader, heartbeats,
+ *                         committed offsets, leave;
  *   admin                 create / delete topics, create partitions,
  *                         describe configs, incremental alter configs.
  *
@@ -378,6 +382,202 @@ int64_t kclient_consumer_high_watermark(kclient_consumer_t *k,
 /* Stops and frees (no callback runs). Not from inside its callbacks.
  * NULL is fine. */
 void kclient_consumer_free(kclient_consumer_t *k);
+
+/* ---- group consumer ----
+ *
+ * Kafka's KafkaConsumer.subscribe with the classic (eager) rebalance
+ * protocol: FindCoordinator, JoinGroup (a first join without a member id
+ * gets MEMBER_ID_REQUIRED and joins again with the id it was given), the
+ * leader member computes a range assignment (protocol type "consumer",
+ * assignor "range", Kafka's ConsumerProtocol subscription and assignment
+ * layouts, so these members share a group with Java or librdkafka ones),
+ * SyncGroup, Heartbeat every heartbeat_interval_ms. On
+ * REBALANCE_IN_PROGRESS the member commits what it consumed (auto_commit),
+ * gives its partitions up (on_revoked) and joins again; on
+ * ILLEGAL_GENERATION / UNKNOWN_MEMBER_ID it has lost them already and
+ * joins again without committing. Positions start at the committed offsets
+ * (OffsetFetch), or at auto_offset_reset for partitions with none.
+ * Records come through the same fetch machinery as kclient_consumer_*.
+ *
+ * Delivery is at least once: what is committed is the position after the
+ * last record handed to on_record, so a member that crashes between a
+ * record and the next commit makes another member read it again.
+ */
+
+/* Topics one member may subscribe to. */
+#define KCLIENT_GROUP_TOPICS_MAX 1024
+/* Members a leader assigns partitions to (the broker's bound is larger;
+ * more members fail the leader's rebalance with -ENOBUFS). */
+#define KCLIENT_GROUP_MEMBERS_MAX 1000
+
+typedef struct kclient_group kclient_group_t;
+
+typedef struct kclient_topic_partition {
+  const char *topic;
+  int32_t partition;
+} kclient_topic_partition;
+
+typedef struct kclient_group_config {
+  /* Required (copied). */
+  const char *group_id;
+  const char *const *topics; /* 1..KCLIENT_GROUP_TOPICS_MAX names */
+  size_t topic_count;
+  /* The coordinator expels a member silent for this long (the broker's
+   * group.min/max.session.timeout.ms bound it: 6000..1800000). */
+  uint32_t session_timeout_ms; /* default 10000 */
+  /* How long the coordinator waits for every member to rejoin. */
+  uint32_t rebalance_timeout_ms;  /* default 30000 */
+  uint32_t heartbeat_interval_ms; /* default 3000 */
+  /* Commit positions every auto_commit_interval_ms, before giving
+   * partitions up and on kclient_group_close. */
+  bool auto_commit;                 /* default true */
+  uint32_t auto_commit_interval_ms; /* default 5000 */
+  /* Where a partition without a committed offset starts:
+   * KCLIENT_OFFSET_EARLIEST or KCLIENT_OFFSET_LATEST. */
+  int64_t auto_offset_reset; /* default KCLIENT_OFFSET_EARLIEST */
+  /* Fetching: on_record (required), on_error, on_fetch and their arg. */
+  kclient_consumer_config consumer;
+  /* The member was given these partitions (sorted by topic, partition);
+   * records of them follow. May be NULL. */
+  void (*on_assigned)(void *arg, const kclient_topic_partition *tps,
+                      size_t count);
+  /* The member gave these partitions up (rebalance, lost membership,
+   * close); no record of them follows. May be NULL. */
+  void (*on_revoked)(void *arg, const kclient_topic_partition *tps,
+                     size_t count);
+  /* The member cannot go on (INVALID_SESSION_TIMEOUT,
+   * INCONSISTENT_GROUP_PROTOCOL, GROUP_AUTHORIZATION_FAILED, ...): it
+   * stops; free it. May be NULL. */
+  void (*on_fatal)(void *arg, int err, const char *errmsg);
+  void *arg;
+} kclient_group_config;
+
+void kclient_group_config_default(kclient_group_config *cfg);
+
+/* Creates a group member on client c (which must outlive it and should
+ * not be shared with another group member: a JoinGroup long poll holds
+ * the coordinator's connection; free the member before the client) and
+ * starts joining. Returns 0 and *out,
+ * or -EINVAL with errmsg (KCLIENT_ERRMSG_BYTES, may be NULL) for a bad
+ * config. */
+int kclient_group_new(kclient_t *c, const kclient_group_config *cfg,
+                      kclient_group_t **out, char *errmsg)
+    __attribute__((warn_unused_result));
+
+/* Commits the position of every assigned partition (the offset after the
+ * last record delivered) with the current generation. cb(arg, err, msg)
+ * runs once: 0, a Kafka code (the first partition error, or
+ * REBALANCE_IN_PROGRESS / ILLEGAL_GENERATION / UNKNOWN_MEMBER_ID when the
+ * member is between generations), or a negative errno. Nothing to commit
+ * is success. cb may be NULL. */
+void kclient_group_commit(kclient_group_t *g, kclient_done_cb cb, void *arg);
+
+/* Leaves the group the way Kafka's close does: stops fetching, commits
+ * (auto_commit), on_revoked, LeaveGroup (so the others rebalance at once,
+ * not after the session timeout). cb runs once when done (err is the
+ * commit's or the leave's failure; the member is closed either way). Then
+ * kclient_group_free it. At most once per member. */
+void kclient_group_close(kclient_group_t *g, kclient_done_cb cb, void *arg);
+
+/* Frees without leaving (no callback runs): to the coordinator this is a
+ * crashed member, expelled after session_timeout_ms. Not from inside the
+ * member's own callbacks. NULL is fine. */
+void kclient_group_free(kclient_group_t *g);
+
+/* Stops delivering records (also from inside on_record: the rest of the
+ * current response is not delivered and positions stay after the last
+ * record delivered, so a commit covers exactly what on_record saw) until
+ * kclient_group_resume; the member keeps heartbeating. */
+void kclient_group_pause(kclient_group_t *g);
+void kclient_group_resume(kclient_group_t *g);
+
+/* True once the member holds an assignment of the current generation with
+ * its positions known (between rebalances). */
+bool kclient_group_is_stable(const kclient_group_t *g);
+int32_t kclient_group_generation(const kclient_group_t *g);    /* -1 before */
+const char *kclient_group_member_id(const kclient_group_t *g); /* "" before */
+/* The current assignment (borrowed until the next rebalance), sorted. */
+size_t kclient_group_assignment(const kclient_group_t *g,
+                                const kclient_topic_partition **out);
+/* Rebalances this member took part in (successful SyncGroups). */
+uint64_t kclient_group_rebalances(const kclient_group_t *g);
+
+/* ConsumerProtocol byte layouts (Kafka's ConsumerProtocolSubscription and
+ * ConsumerProtocolAssignment, any version: fields after the ones below are
+ * skipped). Decoders validate the bytes; they return 0 or -EPROTO. Decoded
+ * strings are g_strdup'ed into *topics [owned, g_strfreev]. */
+int kclient_subscription_decode(const uint8_t *p, size_t len, char ***topics)
+    __attribute__((warn_unused_result));
+/* One decoded assignment: parallel arrays [owned, kclient_assignment_free]. */
+typedef struct kclient_assignment {
+  kclient_topic_partition *tps; /* topic strings owned by the struct */
+  size_t count;
+} kclient_assignment;
+int kclient_assignment_decode(const uint8_t *p, size_t len,
+                              kclient_assignment *out)
+    __attribute__((warn_unused_result));
+void kclient_assignment_free(kclient_assignment *a);
+
+/* ---- group admin (kafka-consumer-groups.sh's questions) ---- */
+
+typedef struct kclient_group_listing {
+  const char *group_id;
+  const char *protocol_type; /* "consumer" for consumer groups */
+  const char *state;         /* "" when the broker's version has none */
+} kclient_group_listing;
+
+typedef void (*kclient_group_list_cb)(void *arg, int err, const char *errmsg,
+                                      const kclient_group_listing *groups,
+                                      size_t count);
+
+/* ListGroups at one broker (node_id from kclient_metadata): the groups it
+ * coordinates, sorted by id. A cluster's groups are the union over its
+ * brokers. */
+void kclient_list_groups(kclient_t *c, int32_t node_id,
+                         kclient_group_list_cb cb, void *arg);
+
+typedef struct kclient_group_member_info {
+  const char *member_id;
+  const char *client_id;
+  const char *client_host;
+  /* Decoded when the group's protocol type is "consumer" (else empty). */
+  const kclient_topic_partition *assignment; /* sorted */
+  size_t assignment_count;
+} kclient_group_member_info;
+
+typedef struct kclient_group_description {
+  const char *group_id;
+  const char *state; /* Empty, PreparingRebalance, ..., Stable, Dead */
+  const char *protocol_type;
+  const char *protocol; /* the assignor, "" between generations */
+  const kclient_group_member_info *members; /* sorted by member id */
+  size_t member_count;
+} kclient_group_description;
+
+typedef void (*kclient_group_describe_cb)(
+    void *arg, int err, const char *errmsg,
+    const kclient_group_description *group);
+
+/* FindCoordinator, then DescribeGroups there. err is the group's error
+ * (a group the coordinator does not know is state "Dead", err 0). */
+void kclient_describe_group(kclient_t *c, const char *group_id,
+                            kclient_group_describe_cb cb, void *arg);
+
+typedef struct kclient_committed_offset {
+  const char *topic;
+  int32_t partition;
+  int64_t offset; /* the next offset to read */
+  const char *metadata;
+} kclient_committed_offset;
+
+typedef void (*kclient_committed_cb)(void *arg, int err, const char *errmsg,
+                                     const kclient_committed_offset *offsets,
+                                     size_t count);
+
+/* FindCoordinator, then OffsetFetch of every committed offset of the group
+ * (sorted by topic, partition). */
+void kclient_committed_offsets(kclient_t *c, const char *group_id,
+                               kclient_committed_cb cb, void *arg);
 
 /* ---- admin ---- */
 

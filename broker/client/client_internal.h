@@ -7,7 +7,9 @@
  *               correlation ids, timeouts, reconnect backoff;
  *   producer.c  the record accumulator, the sender, idempotence;
  *   consumer.c  list offsets, fetch, the consumer;
- *   admin.c     metadata and admin operations for callers.
+ *   admin.c     metadata and admin operations for callers;
+ *   group.c     the consumer group member (kclient_group_*);
+ *   group_admin.c  ListGroups, DescribeGroups, committed offsets.
  *
  * The event guard: every env callback of the client runs between
  * kclient__enter and kclient__leave. Work that must not run inside an API

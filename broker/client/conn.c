@@ -50,6 +50,17 @@ static const kclient__api_support kclient__apis[] = {
     {PROTO_API_DESCRIBE_CONFIGS, 0, 4},
     {PROTO_API_CREATE_PARTITIONS, 0, 3},
     {PROTO_API_INCREMENTAL_ALTER_CONFIGS, 0, 1},
+    /* groups: FindCoordinator v4 and OffsetFetch v8 batch several keys,
+     * which one member never needs. JoinGroup from v4 (KIP-394). */
+    {PROTO_API_FIND_COORDINATOR, 0, 3},
+    {PROTO_API_JOIN_GROUP, 4, 9},
+    {PROTO_API_SYNC_GROUP, 0, 5},
+    {PROTO_API_HEARTBEAT, 0, 4},
+    {PROTO_API_LEAVE_GROUP, 0, 5},
+    {PROTO_API_OFFSET_COMMIT, 2, 8},
+    {PROTO_API_OFFSET_FETCH, 1, 7},
+    {PROTO_API_LIST_GROUPS, 0, 4},
+    {PROTO_API_DESCRIBE_GROUPS, 0, 5},
 };
 
 /* The ApiVersions version tried first (Kafka 2.4+ clients send v3). */

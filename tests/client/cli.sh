@@ -192,7 +192,7 @@ run nope "$SLUICE" consume $BS --topic nope --from-beginning --timeout-ms 1000
 run usage "$SLUICE" topics $BS --create
 [ $RC -eq 2 ] && ok "usage error exits 2: $(cat "$TMP/usage.err")" \
   || { fail "usage error"; show usage; }
-for c in topics produce consume perf-produce perf-consume; do
+for c in topics produce consume groups perf-produce perf-consume; do
   run "help-$c" "$SLUICE" $c --help
   [ $RC -eq 0 ] && grep -q usage "$TMP/help-$c.out" || fail "$c --help"
 done

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "sim/scenarios/broker_crash.h"
+#include "sim/scenarios/group_rebalance.h"
 #include "sim/selftest.h"
 #include "tools/sluice-sim/scenarios.h"
 
@@ -16,6 +17,10 @@ static const sluice_sim_scenario table[] = {
      "a broker with a producer and a consumer on the Kafka client, under "
      "broker crashes (torn writes), stops, partitions and resets",
      sim_scenario_broker_crash},
+    {"group-rebalance",
+     "three group consumers on the Kafka client and a producer, under "
+     "member crashes, partitions, slow heartbeats and resets",
+     sim_scenario_group_rebalance},
 };
 
 const sluice_sim_scenario *sluice_sim_scenarios(size_t *count) {

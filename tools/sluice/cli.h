@@ -81,6 +81,7 @@ uint64_t cli_hist_quantile(const cli_hist *h, double q);
 int cli_topics(int argc, char **argv);
 int cli_produce(int argc, char **argv);
 int cli_consume(int argc, char **argv);
+int cli_groups(int argc, char **argv);
 int cli_perf_produce(int argc, char **argv);
 int cli_perf_consume(int argc, char **argv);
 

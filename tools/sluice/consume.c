@@ -1,8 +1,15 @@
 /*
- * sluice consume — Kafka's kafka-console-consumer.sh without groups: reads
- * every partition of a topic (or one, --partition) from the end, the
- * beginning (--from-beginning) or an offset (--offset), and prints one
- * record per line: the value, or key<SEP>value with --print-key.
+ * sluice consume — Kafka's kafka-console-consumer.sh: reads every
+ * partition of a topic (or one, --partition) from the end, the beginning
+ * (--from-beginning) or an offset (--offset), and prints one record per
+ * line: the value, or key<SEP>value with --print-key.
+ *
+ * With --group G it is a member of consumer group G instead
+ * (broker/client group consumer): the group's partitions are shared with
+ * the other members, reading starts at the group's committed offsets
+ * (--from-beginning: earliest where none is committed, else latest),
+ * positions are committed every second and when the command exits, and
+ * the member leaves the group on the way out.
  *
  * Stops after --max-messages records, when no record arrived for
  * --timeout-ms (an error when --max-messages was not reached), or on
@@ -22,6 +29,14 @@
 #define PROG "sluice consume"
 /* How often the idle timeout is checked, at most. */
 #define CONSUME_IDLE_CHECK_MS 100
+/* With --group: auto-commit period, and the bound on the final commit +
+ * LeaveGroup. */
+#define CONSUME_COMMIT_INTERVAL_MS 1000
+#define CONSUME_CLOSE_TIMEOUT_MS 10000
+/* With --group, --timeout-ms counts from the first assignment (joining
+ * takes the broker's group.initial.rebalance.delay.ms and more); joining
+ * itself may take this long. */
+#define CONSUME_JOIN_TIMEOUT_MS 60000
 
 typedef struct consume_cmd {
   cli_rt rt;
@@ -34,6 +49,12 @@ typedef struct consume_cmd {
   bool print_key;
   const char *key_sep;
   kclient_consumer_t *cons;
+  const char *group_id; /* --group, or NULL */
+  kclient_group_t *grp;
+  bool assigned; /* the group handed out partitions at least once */
+  uint64_t join_timer;
+  uint64_t close_timer;
+  int close_err;
   uint64_t count;
   uint64_t last_record_ns;
   uint64_t idle_timer;
@@ -50,15 +71,26 @@ static void consume_usage(FILE *out) {
           "  --bootstrap-server H:P[,H:P]  brokers to start from "
           "(default " CLI_DEFAULT_BOOTSTRAP ")\n"
           "  --topic T             the topic (required)\n"
+          "  --group G             consume as a member of consumer group G:\n"
+          "                        share the partitions with its other "
+          "members,\n"
+          "                        start at its committed offsets, commit "
+          "what was\n"
+          "                        printed (not with --partition / "
+          "--offset)\n"
           "  --partition P         only partition P (default: all)\n"
           "  --from-beginning      start at the earliest offset (default: "
-          "the end)\n"
+          "the end;\n"
+          "                        with --group: where G has no committed "
+          "offset)\n"
           "  --offset O            start at O: a number, earliest or latest\n"
           "                        (a number needs --partition)\n"
           "  --max-messages N      exit after N records\n"
           "  --timeout-ms N        exit when no record came for N ms (an "
           "error if\n"
-          "                        --max-messages was not reached)\n"
+          "                        --max-messages was not reached; with "
+          "--group,\n"
+          "                        counted from the first assignment)\n"
           "  --print-key           print KEY<SEP>VALUE\n"
           "  --key-separator SEP   separator for --print-key (default TAB)\n"
           "  --verbose             log the client's work on stderr\n"
@@ -72,6 +104,14 @@ static void consume_write(consume_cmd *cc, const uint8_t *p, int32_t len) {
   }
   if (len > 0 && fwrite(p, 1, (size_t)len, stdout) != (size_t)len)
     cc->write_failed = true;
+}
+
+/* Stops delivery (so what is committed at exit is what was printed). */
+static void consume_pause(consume_cmd *cc) {
+  if (cc->cons)
+    kclient_consumer_pause(cc->cons);
+  if (cc->grp)
+    kclient_group_pause(cc->grp);
 }
 
 static void consume_on_record(void *arg, const kclient_record *r) {
@@ -89,12 +129,12 @@ static void consume_on_record(void *arg, const kclient_record *r) {
   cc->last_record_ns = env_now_ns(cc->rt.env);
   if (cc->write_failed) {
     cli_error(PROG, "cannot write to stdout: %s", g_strerror(errno));
-    kclient_consumer_pause(cc->cons);
+    consume_pause(cc);
     cli_rt_finish(&cc->rt, CLI_EXIT_FAIL);
     return;
   }
   if (cc->max_messages > 0 && (int64_t)cc->count >= cc->max_messages) {
-    kclient_consumer_pause(cc->cons);
+    consume_pause(cc);
     cli_rt_finish(&cc->rt, CLI_EXIT_OK);
   }
 }
@@ -103,8 +143,11 @@ static void consume_on_error(void *arg, const char *topic, int32_t partition,
                              int err, const char *errmsg) {
   consume_cmd *cc = arg;
   /* Offsets still being looked up after retries: the broker went away. */
+  (void)topic;
+  (void)partition;
+  (void)err;
   cli_error(PROG, "%s", errmsg);
-  kclient_consumer_pause(cc->cons);
+  consume_pause(cc);
   cli_rt_finish(&cc->rt, CLI_EXIT_FAIL);
 }
 
@@ -115,6 +158,8 @@ static void consume_idle_check(void *arg) {
     return;
   uint64_t now = env_now_ns(cc->rt.env);
   uint64_t limit = (uint64_t)cc->timeout_ms * 1000000u;
+  if (cc->grp && !cc->assigned)
+    cc->last_record_ns = now; /* still joining: the join timer bounds it */
   if (now - cc->last_record_ns >= limit) {
     if (cc->max_messages > 0) {
       cli_error(PROG,
@@ -122,8 +167,10 @@ static void consume_idle_check(void *arg) {
                 "messages",
                 (long long)cc->timeout_ms, (unsigned long long)cc->count,
                 (long long)cc->max_messages);
+      consume_pause(cc);
       cli_rt_finish(&cc->rt, CLI_EXIT_FAIL);
     } else {
+      consume_pause(cc);
       cli_rt_finish(&cc->rt, CLI_EXIT_OK);
     }
     return;
@@ -132,6 +179,68 @@ static void consume_idle_check(void *arg) {
   uint64_t step = (uint64_t)CONSUME_IDLE_CHECK_MS * 1000000u;
   cc->idle_timer = env_timer_start(cc->rt.env, left < step ? left : step,
                                    consume_idle_check, cc);
+}
+
+static void consume_group_assigned(void *arg,
+                                   const kclient_topic_partition *tps,
+                                   size_t n) {
+  consume_cmd *cc = arg;
+  (void)tps;
+  (void)n;
+  /* The idle clock starts once the group has handed partitions out. */
+  cc->last_record_ns = env_now_ns(cc->rt.env);
+  cc->assigned = true;
+  if (cc->join_timer)
+    env_timer_cancel(cc->rt.env, cc->join_timer);
+  cc->join_timer = 0;
+}
+
+static void consume_join_timeout(void *arg) {
+  consume_cmd *cc = arg;
+  cc->join_timer = 0;
+  if (cc->assigned || cc->rt.finished)
+    return;
+  cli_error(PROG, "could not join group %s within %d ms", cc->group_id,
+            CONSUME_JOIN_TIMEOUT_MS);
+  cli_rt_finish(&cc->rt, CLI_EXIT_FAIL);
+}
+
+static void consume_group_fatal(void *arg, int err, const char *errmsg) {
+  consume_cmd *cc = arg;
+  (void)err;
+  cli_error(PROG, "%s", errmsg);
+  cli_rt_finish(&cc->rt, CLI_EXIT_FAIL);
+}
+
+static void consume_idle_check(void *arg);
+
+static void consume_start_group(consume_cmd *cc, int64_t reset) {
+  const char *topics[1] = {cc->topic};
+  kclient_group_config gcfg;
+  kclient_group_config_default(&gcfg);
+  gcfg.group_id = cc->group_id;
+  gcfg.topics = topics;
+  gcfg.topic_count = 1;
+  gcfg.auto_offset_reset = reset;
+  gcfg.auto_commit_interval_ms = CONSUME_COMMIT_INTERVAL_MS;
+  gcfg.consumer.on_record = consume_on_record;
+  gcfg.consumer.on_error = consume_on_error;
+  gcfg.consumer.arg = cc;
+  gcfg.on_assigned = consume_group_assigned;
+  gcfg.on_fatal = consume_group_fatal;
+  gcfg.arg = cc;
+  char msg[KCLIENT_ERRMSG_BYTES];
+  if (kclient_group_new(cc->rt.kc, &gcfg, &cc->grp, msg) != 0) {
+    cli_error(PROG, "%s", msg);
+    cli_rt_finish(&cc->rt, CLI_EXIT_FAIL);
+    return;
+  }
+  cc->last_record_ns = env_now_ns(cc->rt.env);
+  cc->join_timer =
+      env_timer_start(cc->rt.env, (uint64_t)CONSUME_JOIN_TIMEOUT_MS * 1000000u,
+                      consume_join_timeout, cc);
+  if (cc->timeout_ms > 0)
+    consume_idle_check(cc);
 }
 
 static void consume_start(void *arg, int err, const char *errmsg,
@@ -151,6 +260,10 @@ static void consume_start(void *arg, int err, const char *errmsg,
   if (t->err && t->err != KERR_LEADER_NOT_AVAILABLE) {
     cli_error(PROG, "topic '%s': %s", cc->topic, kclient_err_name(t->err));
     cli_rt_finish(&cc->rt, CLI_EXIT_FAIL);
+    return;
+  }
+  if (cc->group_id) {
+    consume_start_group(cc, cc->offset);
     return;
   }
   if (cc->partition >= t->partition_count) {
@@ -182,9 +295,53 @@ static void consume_start(void *arg, int err, const char *errmsg,
     consume_idle_check(cc);
 }
 
+static void consume_group_closed(void *arg, int err, const char *errmsg) {
+  consume_cmd *cc = arg;
+  if (err) {
+    cli_error(PROG, "leaving group %s: %s", cc->group_id, errmsg);
+    cc->close_err = CLI_EXIT_FAIL;
+  }
+  if (cc->close_timer)
+    env_timer_cancel(cc->rt.env, cc->close_timer);
+  cc->close_timer = 0;
+  cli_rt_finish(&cc->rt, cc->close_err);
+}
+
+static void consume_close_timeout(void *arg) {
+  consume_cmd *cc = arg;
+  cc->close_timer = 0;
+  cli_error(PROG, "leaving group %s: no answer within %d ms", cc->group_id,
+            CONSUME_CLOSE_TIMEOUT_MS);
+  cli_rt_finish(&cc->rt, CLI_EXIT_FAIL);
+}
+
+/* After the main run: commit what was printed and leave the group (a
+ * second signal ends this early). Returns the exit code. */
+static int consume_close_group(consume_cmd *cc, int rc) {
+  if (cc->idle_timer)
+    env_timer_cancel(cc->rt.env, cc->idle_timer);
+  cc->idle_timer = 0;
+  if (cc->join_timer)
+    env_timer_cancel(cc->rt.env, cc->join_timer);
+  cc->join_timer = 0;
+  consume_pause(cc);
+  cc->close_err = rc;
+  cc->rt.finished = false;
+  kclient_group_close(cc->grp, consume_group_closed, cc);
+  cc->close_timer =
+      env_timer_start(cc->rt.env, (uint64_t)CONSUME_CLOSE_TIMEOUT_MS * 1000000u,
+                      consume_close_timeout, cc);
+  int close_rc = cli_rt_run(&cc->rt);
+  if (cc->close_timer)
+    env_timer_cancel(cc->rt.env, cc->close_timer);
+  cc->close_timer = 0;
+  return close_rc ? close_rc : rc;
+}
+
 enum {
   OPT_BOOTSTRAP = 1000,
   OPT_TOPIC,
+  OPT_GROUP,
   OPT_PARTITION,
   OPT_FROM_BEGINNING,
   OPT_OFFSET,
@@ -199,6 +356,7 @@ enum {
 static const struct option consume_opts[] = {
     {"bootstrap-server", required_argument, NULL, OPT_BOOTSTRAP},
     {"topic", required_argument, NULL, OPT_TOPIC},
+    {"group", required_argument, NULL, OPT_GROUP},
     {"partition", required_argument, NULL, OPT_PARTITION},
     {"from-beginning", no_argument, NULL, OPT_FROM_BEGINNING},
     {"offset", required_argument, NULL, OPT_OFFSET},
@@ -233,6 +391,9 @@ int cli_consume(int argc, char **argv) {
       break;
     case OPT_TOPIC:
       cc->topic = optarg;
+      break;
+    case OPT_GROUP:
+      cc->group_id = optarg;
       break;
     case OPT_PARTITION:
       if (!cli_parse_i64(PROG, "partition", optarg, 0, INT32_MAX, &v))
@@ -292,6 +453,17 @@ int cli_consume(int argc, char **argv) {
     rc = CLI_EXIT_USAGE;
     goto out_free_cmd;
   }
+  if (cc->group_id && !cc->group_id[0]) {
+    cli_error(PROG, "--group needs a non-empty group id");
+    rc = CLI_EXIT_USAGE;
+    goto out_free_cmd;
+  }
+  if (cc->group_id && (cc->offset_given || cc->partition >= 0)) {
+    cli_error(PROG, "--group takes the group's partitions and offsets: "
+                    "not with --partition or --offset");
+    rc = CLI_EXIT_USAGE;
+    goto out_free_cmd;
+  }
   if (cc->offset_given && cc->offset >= 0 && cc->partition < 0) {
     cli_error(PROG, "--offset N needs --partition");
     rc = CLI_EXIT_USAGE;
@@ -310,6 +482,8 @@ int cli_consume(int argc, char **argv) {
   const char *names[1] = {cc->topic};
   kclient_metadata(cc->rt.kc, names, 1, consume_start, cc);
   rc = cli_rt_run(&cc->rt);
+  if (cc->grp)
+    rc = consume_close_group(cc, rc);
   if (fflush(stdout) != 0 && rc == 0) {
     cli_error(PROG, "cannot write to stdout: %s", g_strerror(errno));
     rc = CLI_EXIT_FAIL;
@@ -319,6 +493,7 @@ int cli_consume(int argc, char **argv) {
   if (cc->idle_timer)
     env_timer_cancel(cc->rt.env, cc->idle_timer);
   kclient_consumer_free(cc->cons);
+  kclient_group_free(cc->grp);
   cli_rt_free(&cc->rt);
 out_free_cmd:
   g_free(cc);

@@ -184,7 +184,8 @@ static void usage(FILE *out) {
           "commands:\n"
           "  topics        create, list, describe, alter and delete topics\n"
           "  produce       write lines from stdin to a topic\n"
-          "  consume       print records of a topic\n"
+          "  consume       print records of a topic (alone or in a group)\n"
+          "  groups        list consumer groups, describe members and lag\n"
           "  perf-produce  measure producer throughput and latency\n"
           "  perf-consume  measure consumer throughput\n"
           "\n"
@@ -208,6 +209,7 @@ int main(int argc, char **argv) {
   } cmds[] = {{"topics", cli_topics},
               {"produce", cli_produce},
               {"consume", cli_consume},
+              {"groups", cli_groups},
               {"perf-produce", cli_perf_produce},
               {"perf-consume", cli_perf_consume}};
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
