@@ -12,7 +12,7 @@
 void sim_scenario_opts_default(sim_scenario_opts *opts, uint64_t seed) {
   memset(opts, 0, sizeof *opts);
   opts->seed = seed;
-  opts->log_level = ENV_LOG_WARN + 1;
+  opts->log_level = ENV_LOG_ERROR + 1; /* none */
 }
 
 void sim_scenario_result_clear(sim_scenario_result *result) {

@@ -37,7 +37,7 @@ void sim_options_default(sim_options *opts, uint64_t seed) {
   opts->fsync_latency_mean_extra_ns = 500 * 1000;
   opts->clock_skew_max_ns = 0;
   opts->keep_trace = false;
-  opts->log_level = ENV_LOG_WARN + 1;
+  opts->log_level = ENV_LOG_ERROR + 1; /* none */
 }
 
 static bool options_valid(const sim_options *o) {

@@ -93,7 +93,7 @@ typedef struct sim_options {
    * computed. */
   bool keep_trace;
   /* Print node env_log lines at or above this level to stderr (default:
-   * ENV_LOG_WARN + 1, i.e. none). */
+   * ENV_LOG_ERROR + 1, i.e. none). */
   int log_level;
 } sim_options;
 

@@ -200,7 +200,7 @@ struct log_checkpoint {
   char *path;
   char *tmp_path;
   char *dir_path;
-  GString *pending;       /* next content to write, or NULL */
+  GString *pending;        /* next content to write, or NULL */
   GArray *pending_waiters; /* ck_waiter */
   bool running;
   GArray *running_waiters;
@@ -387,7 +387,8 @@ void log__epochs_truncate_end(log_t *log, int64_t offset_end) {
   GArray *a = log->epochs;
   guint keep = a->len;
   while (keep > 0 &&
-         g_array_index(a, log__epoch_entry, keep - 1).start_offset >= offset_end)
+         g_array_index(a, log__epoch_entry, keep - 1).start_offset >=
+             offset_end)
     keep--;
   if (keep != a->len) {
     g_array_set_size(a, keep);

@@ -15,9 +15,13 @@
  *  - The cleanable range is the non-active segments wholly below
  *    min(offset_end, recovery point). Cleaning only flushed data matters:
  *    a record may only be dropped in favour of a newer one that is durable.
- *  - The map covers that range from its start, up to cleaner_keys_max
- *    distinct keys; when full, it ends at the record that did not fit, and
- *    later records are left alone (the next pass goes further).
+ *  - The map covers the dirty part of that range — from the cleaner
+ *    offset (Kafka's cleaner-offset-checkpoint: where the previous pass
+ *    ended) on — up to cleaner_keys_max distinct keys; when full it ends at
+ *    the record that did not fit. Records from the log start to the map's
+ *    end are filtered (below the cleaner offset the log is already
+ *    deduplicated); later ones are left for the next pass, which starts
+ *    where this one ended.
  *  - A tombstone is dropped when it is the latest for its key and now_ms >=
  *    its timestamp + delete.retention.ms (Kafka 3.x measures from the first
  *    cleaning, with the batch's delete-horizon bit; we use the record's own
@@ -154,7 +158,8 @@ struct log__compaction {
   int stage;
   uint64_t timer;
   offset_map map;
-  int64_t map_end; /* records at or past it are not in the map */
+  int64_t first_dirty; /* the cleaner offset when the pass started */
+  int64_t map_end;     /* records at or past it are not in the map */
   batch_iter *it;
   buf_t rebuilt;
   buf_t wbuf; /* pending writes to the cleaned file */
@@ -184,12 +189,16 @@ static int iter_batch(log__compaction *c, const uint8_t *p, size_t len) {
   return err;
 }
 
-/* Pass 1: key → latest offset over the cleanable segments. */
+/* Pass 1: key → latest offset over the dirty part of the cleanable
+ * segments (from the cleaner offset on). */
 static int build_map(log__compaction *c, guint n_segs) {
   log_t *log = c->log;
   c->map_end = INT64_MAX;
   for (guint i = 0; i < n_segs; i++) {
     log__segment *seg = g_ptr_array_index(log->segments, i);
+    if (((log__segment *)g_ptr_array_index(log->segments, i + 1))
+            ->base_offset <= c->first_dirty)
+      continue;
     log__walker w;
     log__walker_init(&w, seg->file, seg->size_bytes, 0, &log->scan_buf);
     log__walked b;
@@ -205,7 +214,7 @@ static int build_map(log__compaction *c, guint n_segs) {
       int n;
       while ((n = batch_iter_next(c->it, &rec)) == 1) {
         c->stats.records_read++;
-        if (rec.key_len < 0)
+        if (rec.key_len < 0 || rec.offset < c->first_dirty)
           continue;
         uint8_t d[KEY_DIGEST_BYTES];
         map_digest(&c->map, rec.key, rec.key_len, d);
@@ -223,14 +232,15 @@ static int build_map(log__compaction *c, guint n_segs) {
   return 0;
 }
 
+/* Below the cleaner offset the log is already deduplicated: a record
+ * there is the latest for its key unless the map (built from the dirty
+ * part) has a newer one. In the dirty part the map has every key. */
 static bool keep_record(log__compaction *c, const batch_record *rec) {
   if (rec->key_len < 0 || rec->offset >= c->map_end)
     return true;
   uint8_t d[KEY_DIGEST_BYTES];
   map_digest(&c->map, rec->key, rec->key_len, d);
   int64_t latest = map_get(&c->map, d);
-  if (latest < 0 || latest < rec->offset)
-    return true;
   if (latest > rec->offset)
     return false;
   if (rec->value_len < 0 &&
@@ -244,7 +254,8 @@ static bool keep_record(log__compaction *c, const batch_record *rec) {
 static int flush_wbuf(log__compaction *c, log__segment *out) {
   if (c->wbuf.len == 0)
     return 0;
-  int rc = env_file_append(out->file, c->wbuf.data, c->wbuf.len);
+  int rc = env_file_pwrite(out->file, c->wbuf.data, c->wbuf.len,
+                           out->size_bytes - c->wbuf.len);
   buf_clear(&c->wbuf);
   return rc;
 }
@@ -281,8 +292,7 @@ static int clean_batch(log__compaction *c, log__segment *out,
       .producer_id = h->producer_id,
       .producer_epoch = h->producer_epoch,
       .base_sequence = h->base_sequence,
-      .extra_attributes =
-          (int16_t)(h->attributes & (BATCH_ATTR_TRANSACTIONAL)),
+      .extra_attributes = (int16_t)(h->attributes & (BATCH_ATTR_TRANSACTIONAL)),
       .leader_epoch = h->leader_epoch,
   };
   batch_builder *bb = batch_builder_new(&o);
@@ -403,14 +413,17 @@ static void finish(log__compaction *c, int status) {
       unlink_segment_files(log, base, ".swap");
     }
   }
+  if (status == 0)
+    log->cleaner_offset = MAX(log->cleaner_offset, c->stats.offset_cleaned_end);
   log_compact_stats stats = c->stats;
   log_compact_cb cb = c->cb;
   void *arg = c->arg;
   log->compaction = NULL;
   log__compaction_free(c);
-  env_trace(log->env, "log.compact",
-            "\"dir\":\"%s\",\"status\":%d,\"segments\":%zu,\"removed\":%" PRIu64,
-            log->dir, status, stats.segments_cleaned, stats.records_removed);
+  env_trace(
+      log->env, "log.compact",
+      "\"dir\":\"%s\",\"status\":%d,\"segments\":%zu,\"removed\":%" PRIu64,
+      log->dir, status, stats.segments_cleaned, stats.records_removed);
   log->cb_depth++;
   if (cb)
     cb(arg, status, &stats);
@@ -497,8 +510,8 @@ static void step_swap(log__compaction *c) {
     return;
   }
   for (guint i = 0; i < c->segs->len; i++) {
-    int rc = rename_files(log, g_array_index(c->segs, cseg, i).base,
-                          ".cleaned", ".swap", true);
+    int rc = rename_files(log, g_array_index(c->segs, cseg, i).base, ".cleaned",
+                          ".swap", true);
     if (rc < 0) {
       finish(c, rc);
       return;
@@ -553,6 +566,7 @@ int log_compact(log_t *log, int64_t now_ms, int64_t offset_end,
   c->cb = cb;
   c->arg = arg;
   c->segs = g_array_new(FALSE, FALSE, sizeof(cseg));
+  c->first_dirty = log->cleaner_offset;
   buf_init(&c->rebuilt);
   buf_init(&c->wbuf);
   map_init(&c->map, log->cfg.cleaner_keys_max);
@@ -566,15 +580,15 @@ int log_compact(log_t *log, int64_t now_ms, int64_t offset_end,
   log__release_scan_buf(log);
   c->stats.keys = c->map.used;
   c->stats.offset_cleaned_end =
-      n_segs > 0 ? MIN(c->map_end,
-                       ((log__segment *)g_ptr_array_index(log->segments, n_segs))
-                           ->base_offset)
-                 : ((log__segment *)g_ptr_array_index(log->segments, 0))
-                       ->base_offset;
+      n_segs > 0
+          ? MIN(c->map_end,
+                ((log__segment *)g_ptr_array_index(log->segments, n_segs))
+                    ->base_offset)
+          : ((log__segment *)g_ptr_array_index(log->segments, 0))->base_offset;
   map_free(&c->map);
   if (rc < 0) {
-    env_log(log->env, ENV_LOG_ERROR, "log %s: compaction failed: %s",
-            log->dir, g_strerror(-rc));
+    env_log(log->env, ENV_LOG_ERROR, "log %s: compaction failed: %s", log->dir,
+            g_strerror(-rc));
     for (guint i = 0; i < c->segs->len; i++)
       unlink_segment_files(log, g_array_index(c->segs, cseg, i).base,
                            ".cleaned");

@@ -19,8 +19,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
-#include <stdio.h>
-#include <stdlib.h>
 
 #include "base/assert.h"
 #include "broker/kerr.h"
@@ -47,7 +45,8 @@ void log_config_default(log_config *c) {
 
 static bool config_valid(const log_config *c) {
   return c->segment_bytes >= 14 && c->segment_bytes <= INT32_MAX &&
-         c->segment_ms > 0 && c->segment_index_bytes >= LOG__TINDEX_ENTRY_BYTES &&
+         c->segment_ms > 0 &&
+         c->segment_index_bytes >= LOG__TINDEX_ENTRY_BYTES &&
          c->segment_index_bytes <= INT32_MAX && c->index_interval_bytes >= 0 &&
          c->flush_messages >= 1 && c->flush_ms >= 0 && c->retention_ms >= -1 &&
          c->retention_bytes >= -1 && c->delete_retention_ms >= 0 &&
@@ -70,6 +69,7 @@ static void log_destroy(log_t *log) {
     log__segment_free(g_ptr_array_index(log->doomed, i));
   g_ptr_array_free(log->segments, TRUE);
   g_ptr_array_free(log->doomed, TRUE);
+  g_ptr_array_free(log->parent_dirs_to_fsync, TRUE);
   log_checkpoint_free(log->epoch_ckpt);
   g_array_free(log->epochs, TRUE);
   g_array_free(log->flush_waiters, TRUE);
@@ -77,6 +77,24 @@ static void log_destroy(log_t *log) {
   buf_free(&log->scan_buf);
   g_free(log->dir);
   g_free(log);
+}
+
+/* Before env_mkdir: every directory on the path that does not exist yet
+ * will be created, and is only durable once its parent is fsynced (Kafka
+ * flushes the parent of a new log directory too). */
+static void note_created_dirs(log_t *log) {
+  char *d = g_strdup(log->dir);
+  bool is_dir = false;
+  while (env_stat(log->env, d, &is_dir) == -ENOENT) {
+    char *parent = g_path_get_dirname(d);
+    g_ptr_array_add(log->parent_dirs_to_fsync, g_strdup(parent));
+    bool top = strcmp(parent, d) == 0 || strcmp(parent, ".") == 0;
+    g_free(d);
+    d = parent;
+    if (top)
+      break;
+  }
+  g_free(d);
 }
 
 int log_open(env_t *env, const char *dir, const log_config *cfg,
@@ -103,6 +121,8 @@ int log_open(env_t *env, const char *dir, const log_config *cfg,
   char *ck_path = g_strdup_printf("%s/%s", log->dir, LOG__EPOCH_CHECKPOINT);
   log->epoch_ckpt = log_checkpoint_new(env, ck_path);
   g_free(ck_path);
+  log->parent_dirs_to_fsync = g_ptr_array_new_with_free_func(g_free);
+  note_created_dirs(log);
   int rc = env_mkdir(env, log->dir);
   if (rc == 0)
     rc = log__recover(log, opts);
@@ -168,6 +188,15 @@ void log_close(log_t *log, log_done_cb cb, void *arg) {
 int64_t log_start_offset(const log_t *log) { return log->log_start_offset; }
 int64_t log_end_offset(const log_t *log) { return log->log_end_offset; }
 int64_t log_recovery_point(const log_t *log) { return log->recovery_point; }
+int64_t log_cleaner_offset(const log_t *log) {
+  return MIN(MAX(log->cleaner_offset, log->log_start_offset),
+             log->log_end_offset);
+}
+
+void log_set_cleaner_offset(log_t *log, int64_t offset) {
+  log->cleaner_offset =
+      MIN(MAX(offset, log->log_start_offset), log->log_end_offset);
+}
 const char *log_dir(const log_t *log) { return log->dir; }
 bool log_failed(const log_t *log) { return log->failed; }
 size_t log_segment_count(const log_t *log) { return log->segments->len; }
@@ -323,7 +352,9 @@ static void on_seg_fsync(void *arg, int status) {
   flush_part_done(log, status);
 }
 
-static void on_dir_fsync(void *arg, int status) { flush_part_done(arg, status); }
+static void on_dir_fsync(void *arg, int status) {
+  flush_part_done(arg, status);
+}
 static void on_epochs_written(void *arg, int status) {
   flush_part_done(arg, status);
 }
@@ -371,7 +402,12 @@ static void flush_start(log_t *log) {
     log->flush_pending++;
     env_dir_fsync(log->env, log->dir, on_dir_fsync, log);
   }
-  if (getenv("SLUICE_LOG_DEBUG")) fprintf(stderr, "DBG flush_start dirty=%d n=%u leo=%ld\n", log->epochs_dirty, log->epochs->len, (long)log->log_end_offset);
+  for (guint i = 0; i < log->parent_dirs_to_fsync->len; i++) {
+    log->flush_pending++;
+    env_dir_fsync(log->env, g_ptr_array_index(log->parent_dirs_to_fsync, i),
+                  on_dir_fsync, log);
+  }
+  g_ptr_array_set_size(log->parent_dirs_to_fsync, 0);
   if (log->epochs_dirty) {
     log->epochs_dirty = false;
     log->flush_pending++;
@@ -509,7 +545,9 @@ static int append_one(log_t *log, const uint8_t *p, size_t len,
     return rc;
   log__segment *seg = log__active(log);
   uint64_t pos = seg->size_bytes;
-  rc = env_file_append(seg->file, p, len);
+  /* pwrite at the known end: one system call (an append would also have
+   * to ask for the size). */
+  rc = env_file_pwrite(seg->file, p, len, pos);
   if (rc < 0) {
     /* Leave no partial batch behind (best effort: the log goes offline,
      * and recovery would cut a partial batch anyway). */
@@ -651,22 +689,23 @@ static int read_segment(log_t *log, size_t seg_i, int64_t offset,
   if (!found)
     return KERR_NONE;
   *stop = true;
-  int64_t limit = active ? log->log_end_offset - 1
-                         : ((log__segment *)g_ptr_array_index(
-                                log->segments, seg_i + 1))
-                                   ->base_offset -
-                               1;
+  int64_t limit =
+      active ? log->log_end_offset - 1
+             : ((log__segment *)g_ptr_array_index(log->segments, seg_i + 1))
+                       ->base_offset -
+                   1;
   /* Read max_bytes plus the next batch's first bytes (to check that its
    * base offset follows the last one returned). */
   uint64_t left = seg->size_bytes - pos;
-  uint64_t want = (uint64_t)MAX(max_bytes, BATCH_HEADER_BYTES) +
-                  BATCH_LOG_OVERHEAD;
+  uint64_t want =
+      (uint64_t)MAX(max_bytes, BATCH_HEADER_BYTES) + BATCH_LOG_OVERHEAD;
   if (want > left)
     want = left;
   size_t start = out->len;
   buf_reserve(out, (size_t)want);
   size_t got = 0;
-  int rc = env_file_pread(seg->file, out->data + start, (size_t)want, pos, &got);
+  int rc =
+      env_file_pread(seg->file, out->data + start, (size_t)want, pos, &got);
   if (rc < 0)
     return KERR_KAFKA_STORAGE_ERROR;
   int64_t first = got >= BATCH_LOG_OVERHEAD
@@ -883,9 +922,10 @@ int log_truncate_fully(log_t *log, int64_t new_start) {
   log->log_end_offset = new_start;
   log->log_start_offset = new_start;
   log->recovery_point = MIN(log->recovery_point, new_start);
+  log->cleaner_offset = new_start;
   log__epochs_clear(log);
-  env_trace(log->env, "log.truncate_fully",
-            "\"dir\":\"%s\",\"start\":%" PRId64, log->dir, new_start);
+  env_trace(log->env, "log.truncate_fully", "\"dir\":\"%s\",\"start\":%" PRId64,
+            log->dir, new_start);
   return KERR_NONE;
 }
 
@@ -928,6 +968,7 @@ int log_truncate_to(log_t *log, int64_t offset) {
   }
   log->log_end_offset = seg->offset_next;
   log->recovery_point = MIN(log->recovery_point, log->log_end_offset);
+  log->cleaner_offset = MIN(log->cleaner_offset, log->log_end_offset);
   log__epochs_truncate_end(log, log->log_end_offset);
   env_trace(log->env, "log.truncate", "\"dir\":\"%s\",\"leo\":%" PRId64,
             log->dir, log->log_end_offset);

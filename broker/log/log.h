@@ -17,11 +17,17 @@
  * last_offset_delta].
  *
  * Invariants kept by this module:
- *  - log_start_offset <= recovery_point <= log_end_offset... except that the
- *    recovery point may sit below the log start offset; the log end offset
- *    (LEO) is the offset the next append gets;
+ *  - log_start_offset <= log_end_offset and recovery_point <=
+ *    log_end_offset; the log end offset (LEO) is the offset the next
+ *    append gets;
  *  - batches inside a segment have strictly increasing offsets, every
- *    segment's batches lie in [its base offset, the next segment's base);
+ *    segment's batches lie in [its base offset, the next segment's base),
+ *    and segments are contiguous: a segment starts where the previous one's
+ *    last batch ended (rolls happen at the LEO; compaction keeps each
+ *    segment's last batch, emptied if need be). Recovery relies on this to
+ *    notice a lost tail followed by a segment that survived the crash. (A
+ *    follower batch too far ahead for int32 relative offsets is the one
+ *    exception: it starts a segment at its own base offset.);
  *  - every byte below the recovery point is durable (fsynced), and so is
  *    every index entry and leader epoch covering it;
  *  - the active segment's indexes are kept in memory (and written out on
@@ -70,23 +76,23 @@ typedef struct log log_t;
 /* ------------------------------------------------------------ configuration
  * Topic-level settings, with Kafka's names and defaults. */
 typedef struct log_config {
-  int64_t segment_bytes;       /* segment.bytes: roll when the next batch
-                                  would pass it (default 1 GiB; 14..INT32_MAX) */
-  int64_t segment_ms;          /* segment.ms: roll when the active segment's
-                                  first batch is older (default 7 days) */
-  int64_t segment_index_bytes; /* segment.index.bytes: roll when an index
-                                  reaches it (default 10 MiB; >= 12) */
-  int32_t index_interval_bytes;/* index.interval.bytes (default 4096) */
-  int64_t flush_messages;      /* flush.messages: flush once this many
-                                  offsets are unflushed (LOG_NEVER) */
-  int64_t flush_ms;            /* flush.ms: flush this long after the first
-                                  unflushed append (LOG_NEVER) */
-  int64_t retention_ms;        /* retention.ms (7 days; -1 = unlimited) */
-  int64_t retention_bytes;     /* retention.bytes (-1 = unlimited) */
-  bool cleanup_delete;         /* cleanup.policy contains "delete" (true) */
-  bool cleanup_compact;        /* cleanup.policy contains "compact" (false) */
-  int64_t delete_retention_ms; /* delete.retention.ms (1 day) */
-  bool log_append_time;        /* message.timestamp.type=LogAppendTime */
+  int64_t segment_bytes;        /* segment.bytes: roll when the next batch
+                                   would pass it (default 1 GiB; 14..INT32_MAX) */
+  int64_t segment_ms;           /* segment.ms: roll when the active segment's
+                                   first batch is older (default 7 days) */
+  int64_t segment_index_bytes;  /* segment.index.bytes: roll when an index
+                                   reaches it (default 10 MiB; >= 12) */
+  int32_t index_interval_bytes; /* index.interval.bytes (default 4096) */
+  int64_t flush_messages;       /* flush.messages: flush once this many
+                                   offsets are unflushed (LOG_NEVER) */
+  int64_t flush_ms;             /* flush.ms: flush this long after the first
+                                   unflushed append (LOG_NEVER) */
+  int64_t retention_ms;         /* retention.ms (7 days; -1 = unlimited) */
+  int64_t retention_bytes;      /* retention.bytes (-1 = unlimited) */
+  bool cleanup_delete;          /* cleanup.policy contains "delete" (true) */
+  bool cleanup_compact;         /* cleanup.policy contains "compact" (false) */
+  int64_t delete_retention_ms;  /* delete.retention.ms (1 day) */
+  bool log_append_time;         /* message.timestamp.type=LogAppendTime */
   /* The compaction key map's capacity (distinct keys per pass; Kafka sizes
    * it by log.cleaner.dedupe.buffer.size). 24 bytes a key. Default 1M. */
   size_t cleaner_keys_max;
@@ -143,6 +149,12 @@ int64_t log_start_offset(const log_t *log);
 int64_t log_end_offset(const log_t *log);
 /* Everything below it is durable. */
 int64_t log_recovery_point(const log_t *log);
+/* Where the next compaction pass starts its key map: the first "dirty"
+ * offset (Kafka keeps it in the log dir's cleaner-offset-checkpoint). It
+ * starts at the log start offset; restore a checkpointed value with
+ * log_set_cleaner_offset after log_open (clamped to [start, LEO]). */
+int64_t log_cleaner_offset(const log_t *log);
+void log_set_cleaner_offset(log_t *log, int64_t offset);
 uint64_t log_size_bytes(const log_t *log); /* sum of .log sizes */
 size_t log_segment_count(const log_t *log);
 /* The base offsets of the segments, ascending, into out (up to n); returns
@@ -173,10 +185,13 @@ typedef struct log_append_info {
 int log_append(log_t *log, uint8_t *batch, size_t len, int32_t leader_epoch,
                log_append_info *info) __attribute__((warn_unused_result));
 
-/* Follower append of one or more whole batches that keep the offsets and
- * epochs the leader gave them (replication). The first base offset must be
- * >= LEO (gaps are allowed: compacted leaders), offsets must grow, and
- * epochs must not go down. info describes the whole range.
+/* Follower append of one or more whole batches, validated by the caller
+ * (batch_validate with allow_control), that keep the offsets and epochs the
+ * leader gave them (replication). The first base offset must be >= LEO
+ * (gaps are allowed: compacted leaders), offsets must grow, and epochs must
+ * not go down. info describes the whole range. A gap lands inside a
+ * segment (a roll still starts the new segment at the LEO), so segments
+ * stay contiguous.
  * Errors: KERR_CORRUPT_MESSAGE (framing), KERR_OFFSET_OUT_OF_RANGE (offset
  * below LEO or not increasing), KERR_INVALID_RECORD (epoch going down),
  * KERR_MESSAGE_TOO_LARGE, KERR_KAFKA_STORAGE_ERROR. */
@@ -225,9 +240,9 @@ int log_advance_start_offset(log_t *log, int64_t offset)
 typedef struct log_read_info {
   int64_t log_start_offset;
   int64_t log_end_offset;
-  int64_t offset_next;  /* where the next sequential read starts: one past
-                           the last returned batch (the request offset if
-                           nothing was returned) */
+  int64_t offset_next; /* where the next sequential read starts: one past
+                          the last returned batch (the request offset if
+                          nothing was returned) */
   size_t batch_count;
 } log_read_info;
 
@@ -286,10 +301,10 @@ int log_retention_run(log_t *log, int64_t now_ms, log_retention_stats *stats)
     __attribute__((warn_unused_result));
 
 typedef struct log_compact_stats {
-  size_t segments_cleaned;   /* segments rewritten */
-  size_t keys;               /* distinct keys in the map */
+  size_t segments_cleaned; /* segments rewritten */
+  size_t keys;             /* distinct keys in the map */
   uint64_t records_read;
-  uint64_t records_removed;  /* superseded records and expired tombstones */
+  uint64_t records_removed; /* superseded records and expired tombstones */
   uint64_t tombstones_removed;
   uint64_t bytes_before;
   uint64_t bytes_after;

@@ -88,12 +88,10 @@ void log__tindex_encode(uint8_t *out, int64_t timestamp, int32_t rel_offset);
 void log__tindex_decode(const uint8_t *in, int64_t *timestamp,
                         int32_t *rel_offset);
 /* Greatest entry with timestamp < ts: *found = its index or -1. */
-int log__tindex_search_before(const log__index *idx, int64_t ts,
-                              int64_t *found, int64_t *ts_out,
-                              int32_t *rel_out);
+int log__tindex_search_before(const log__index *idx, int64_t ts, int64_t *found,
+                              int64_t *ts_out, int32_t *rel_out);
 /* Number of leading entries whose relative offset is <= rel. */
-int log__tindex_count_upto_rel(const log__index *idx, int32_t rel,
-                               uint32_t *n);
+int log__tindex_count_upto_rel(const log__index *idx, int32_t rel, uint32_t *n);
 /* The last entry, if any (*has = false when empty). */
 int log__tindex_last(const log__index *idx, bool *has, int64_t *ts,
                      int32_t *rel);
@@ -152,9 +150,6 @@ int log__segment_deactivate(log__segment *seg);
  * below pos / below offset_next; recomputes the append state by a header
  * walk. The indexes are loaded into memory (the result is active-ready). */
 int log__segment_truncate(log__segment *seg, uint64_t pos);
-/* Greatest valid offset in the segment's range (next segment base - 1, or
- * INT64_MAX - 1 for the last). */
-int64_t log__segment_limit(const log_t *log, const log__segment *seg);
 
 /* Sequential batch walker over a segment file. */
 typedef struct log__walker {
@@ -247,6 +242,9 @@ struct log {
   uint64_t generation;
   uint64_t truncations; /* bumped by every truncation */
   bool dir_needs_fsync;
+  /* Directories log_open created (and the existing one above them): their
+   * parents must be fsynced for the new names to survive a crash. */
+  GPtrArray *parent_dirs_to_fsync; /* char* [owned] */
 
   GArray *epochs; /* log__epoch_entry, ascending epoch and offset */
   bool epochs_dirty;
@@ -286,6 +284,7 @@ struct log {
   uint64_t hint_pos;   /* position right after the last read */
 
   log__compaction *compaction;
+  int64_t cleaner_offset; /* first dirty offset (cleaner-offset-checkpoint) */
 };
 
 log__segment *log__active(const log_t *log);

@@ -280,7 +280,8 @@ static int recover_segment(log_t *log, recover_ctx *ctx, log__segment *seg,
     int64_t last = ok ? batch_last_offset(&b.h) : 0;
     ok = ok && b.h.base_offset > prev && b.h.base_offset >= seg->base_offset &&
          last - seg->base_offset <= INT32_MAX && last <= limit &&
-         (expect_last < 0 || last == expect_last) && epoch_reconcile(log, ctx, &b.h);
+         (expect_last < 0 || last == expect_last) &&
+         epoch_reconcile(log, ctx, &b.h);
     if (!ok) {
       bad_pos = r == LOG__WALK_BAD ? w.pos : b.pos;
       *truncated = true;
@@ -407,6 +408,7 @@ int log__recover(log_t *log, const log_open_opts *opts) {
       goto out_free;
     g_ptr_array_add(log->segments, seg);
     log->log_start_offset = log->log_end_offset = log->recovery_point = start;
+    log->cleaner_offset = start;
     log__epochs_clear(log);
     log->epochs_dirty = true;
     goto out_free;
@@ -485,11 +487,12 @@ int log__recover(log_t *log, const log_open_opts *opts) {
   }
   log__segment *active = log__active(log);
   log->log_end_offset = active->offset_next;
-  int64_t first_base = ((log__segment *)g_ptr_array_index(log->segments, 0))
-                           ->base_offset;
+  int64_t first_base =
+      ((log__segment *)g_ptr_array_index(log->segments, 0))->base_offset;
   log->log_start_offset =
       MIN(MAX(opts->log_start_offset, first_base), log->log_end_offset);
   log->recovery_point = MIN(ctx.recovery_point, log->log_end_offset);
+  log->cleaner_offset = log->log_start_offset;
   log__epochs_truncate_end(log, log->log_end_offset);
   log__epochs_truncate_start(log, log->log_start_offset);
   env_trace(log->env, "log.recover",
@@ -580,24 +583,28 @@ static int verify_log_file(verify_ctx *v, const char *name, int64_t base,
     if (b.h.magic != BATCH_MAGIC_V2)
       problem(v, name, "batch at %" PRIu64 ": magic %d", b.pos, b.h.magic);
     else if (log__batch_check(b.p, b.len, &b.h, true) != KERR_NONE)
-      problem(v, name, "batch at %" PRIu64 " (offset %" PRId64
-                       "): CRC mismatch or bad header",
+      problem(v, name,
+              "batch at %" PRIu64 " (offset %" PRId64
+              "): CRC mismatch or bad header",
               b.pos, b.h.base_offset);
     if (b.h.base_offset <= *prev_last)
-      problem(v, name, "batch at %" PRIu64 ": base offset %" PRId64
-                       " not above previous last offset %" PRId64,
+      problem(v, name,
+              "batch at %" PRIu64 ": base offset %" PRId64
+              " not above previous last offset %" PRId64,
               b.pos, b.h.base_offset, *prev_last);
     if (b.h.base_offset < base || last > limit)
-      problem(v, name, "batch at %" PRIu64 ": offsets %" PRId64 "..%" PRId64
-                       " outside the segment's range",
+      problem(v, name,
+              "batch at %" PRIu64 ": offsets %" PRId64 "..%" PRId64
+              " outside the segment's range",
               b.pos, b.h.base_offset, last);
     /* Batches wholly before the first cached epoch lie below the log
      * start offset (DeleteRecords collapses the cache there). */
     if (v->epochs && v->epochs->len > 0 &&
         last >= g_array_index(v->epochs, log__epoch_entry, 0).start_offset &&
         epoch_of(v->epochs, last) != b.h.leader_epoch)
-      problem(v, name, "batch at %" PRIu64 ": leader epoch %" PRId32
-                       " but leader-epoch-checkpoint says %" PRId32,
+      problem(v, name,
+              "batch at %" PRIu64 ": leader epoch %" PRId32
+              " but leader-epoch-checkpoint says %" PRId32,
               b.pos, b.h.leader_epoch, epoch_of(v->epochs, last));
     if (b.h.max_timestamp > running)
       running = b.h.max_timestamp;
@@ -642,8 +649,8 @@ static const batch_mark *mark_with_last(const GArray *marks, int64_t last) {
 
 static void verify_index_file(verify_ctx *v, int64_t base, bool time,
                               const GArray *marks) {
-  char *name = g_strdup_printf("%020" PRId64 "%s", base,
-                               time ? ".timeindex" : ".index");
+  char *name =
+      g_strdup_printf("%020" PRId64 "%s", base, time ? ".timeindex" : ".index");
   char *path = g_strdup_printf("%s/%s", v->dir, name);
   char *text = NULL;
   size_t len = 0;
@@ -670,8 +677,9 @@ static void verify_index_file(verify_ctx *v, int64_t base, bool time,
       if (!m)
         problem(v, name, "entry %zu: position %d is not a batch start", i, pos);
       else if (m->last != base + rel)
-        problem(v, name, "entry %zu: offset %" PRId64
-                         " but the batch at %d ends at %" PRId64,
+        problem(v, name,
+                "entry %zu: offset %" PRId64
+                " but the batch at %d ends at %" PRId64,
                 i, base + rel, pos, m->last);
       prev_key = rel;
       prev_pos = pos;
@@ -681,16 +689,17 @@ static void verify_index_file(verify_ctx *v, int64_t base, bool time,
       log__tindex_decode(e, &ts, &rel);
       const batch_mark *m = mark_with_last(marks, base + rel);
       if (ts <= prev_ts || rel < prev_key)
-        problem(v, name, "entry %zu (%" PRId64 ", %d) does not increase", i,
-                ts, rel);
+        problem(v, name, "entry %zu (%" PRId64 ", %d) does not increase", i, ts,
+                rel);
       if (!m)
-        problem(v, name, "entry %zu: offset %" PRId64
-                         " is not the last offset of a batch",
+        problem(v, name,
+                "entry %zu: offset %" PRId64
+                " is not the last offset of a batch",
                 i, base + rel);
       else if (m->running_max_ts != ts)
-        problem(v, name, "entry %zu: timestamp %" PRId64
-                         " but the largest up to offset %" PRId64
-                         " is %" PRId64,
+        problem(v, name,
+                "entry %zu: timestamp %" PRId64
+                " but the largest up to offset %" PRId64 " is %" PRId64,
                 i, ts, base + rel, m->running_max_ts);
       prev_ts = ts;
       prev_key = rel;

@@ -160,20 +160,6 @@ void log__segment_io_done(log__segment *seg) {
   }
 }
 
-int64_t log__segment_limit(const log_t *log, const log__segment *seg) {
-  for (size_t i = 0; i < log->segments->len; i++) {
-    const log__segment *s = g_ptr_array_index(log->segments, i);
-    if (s == seg)
-      return i + 1 < log->segments->len
-                 ? ((const log__segment *)g_ptr_array_index(log->segments,
-                                                            i + 1))
-                           ->base_offset -
-                       1
-                 : INT64_MAX - 1;
-  }
-  return INT64_MAX - 1;
-}
-
 /* ------------------------------------------------------------ bookkeeping */
 
 static void tindex_maybe_append(log__segment *seg, int64_t ts, int64_t off) {
@@ -203,7 +189,8 @@ void log__segment_index_batch(log__segment *seg, const batch_header *h,
     seg->max_ts_ms = h->max_timestamp;
     seg->offset_of_max_ts = last;
   }
-  if (!already_indexed && seg->bytes_since_index > (uint64_t)index_interval_bytes) {
+  if (!already_indexed &&
+      seg->bytes_since_index > (uint64_t)index_interval_bytes) {
     uint8_t e[LOG__OINDEX_ENTRY_BYTES];
     log__oindex_encode(e, (int32_t)(last - seg->base_offset), (int32_t)pos);
     log__index_push(&seg->oindex, e);
@@ -269,7 +256,13 @@ static int segment_rewalk(log__segment *seg, uint64_t end) {
       return r;
     if (r == LOG__WALK_END)
       break;
-    if (r == LOG__WALK_BAD)
+    /* Bytes from disk: damage is an error, never an assertion. */
+    int64_t last = batch_last_offset(&b.h);
+    if (r == LOG__WALK_BAD ||
+        log__batch_check(b.p, BATCH_HEADER_BYTES, &b.h, false) != KERR_NONE ||
+        b.h.base_offset < seg->base_offset ||
+        b.h.base_offset < seg->offset_next ||
+        last - seg->base_offset > INT32_MAX)
       return -EIO;
     log__segment_index_batch(seg, &b.h, b.pos, b.len, first_indexed,
                              log->cfg.index_interval_bytes);
@@ -440,12 +433,11 @@ int log__segment_locate(log_t *log, log__segment *seg, int64_t offset,
       return KERR_KAFKA_STORAGE_ERROR;
     if (r == LOG__WALK_END)
       return KERR_NONE;
-    if (r == LOG__WALK_BAD || log__batch_check(b.p, BATCH_HEADER_BYTES, &b.h,
-                                               false) != KERR_NONE)
+    if (r == LOG__WALK_BAD ||
+        log__batch_check(b.p, BATCH_HEADER_BYTES, &b.h, false) != KERR_NONE)
       return KERR_CORRUPT_MESSAGE;
     int64_t last = batch_last_offset(&b.h);
-    if (b.h.base_offset <= prev ||
-        (expect_last >= 0 && last != expect_last))
+    if (b.h.base_offset <= prev || (expect_last >= 0 && last != expect_last))
       return KERR_CORRUPT_MESSAGE;
     expect_last = -1;
     if (last >= offset) {

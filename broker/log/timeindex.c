@@ -25,9 +25,8 @@ void log__tindex_decode(const uint8_t *in, int64_t *timestamp,
   *rel_offset = (int32_t)be32_load(in + 8);
 }
 
-int log__tindex_search_before(const log__index *idx, int64_t ts,
-                              int64_t *found, int64_t *ts_out,
-                              int32_t *rel_out) {
+int log__tindex_search_before(const log__index *idx, int64_t ts, int64_t *found,
+                              int64_t *ts_out, int32_t *rel_out) {
   /* Entries have increasing timestamps: [0, lo) are < ts. */
   uint32_t lo = 0, hi = idx->entries;
   uint8_t e[LOG__TINDEX_ENTRY_BYTES];

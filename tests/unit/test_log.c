@@ -114,7 +114,8 @@ static void test_append_read(void) {
   }
   check_log_equals_model(log, &m, 0, seed);
   /* Every offset reads back the batch holding it. */
-  for (int64_t off = 0; off < expect_leo; off += 1 + (int64_t)test_rng_below(&rng, 7)) {
+  for (int64_t off = 0; off < expect_leo;
+       off += 1 + (int64_t)test_rng_below(&rng, 7)) {
     buf_t got = BUF_INIT;
     log_read_info info;
     CU_ASSERT_EQUAL(log_read(log, off, 1, LOG_OFFSET_MAX, &got, &info),
@@ -219,7 +220,8 @@ static void test_segment_files(void) {
     gchar *data = tl_slurp(&t, name, &len);
     CU_ASSERT(len > 0 && len <= (gsize)cfg.segment_bytes);
     /* First batch of each segment carries the segment's base offset. */
-    CU_ASSERT(data && len >= 8 && (int64_t)be64_load((uint8_t *)data) == bases[i]);
+    CU_ASSERT(data && len >= 8 &&
+              (int64_t)be64_load((uint8_t *)data) == bases[i]);
     g_free(data);
     snprintf(name, sizeof name, "%020" PRId64 ".index", bases[i]);
     data = tl_slurp(&t, name, &len);
@@ -427,6 +429,53 @@ static void test_roll_conditions(void) {
   tl_teardown(&t);
 }
 
+/* A follower copies a compacted leader: gaps between batches. They land
+ * inside segments (rolls start at the LEO), so a full rescan keeps all. */
+static void test_follower_gaps(void) {
+  tl_env t;
+  tl_setup(&t);
+  log_config cfg;
+  tl_config(&cfg);
+  cfg.segment_bytes = 1024;
+  log_t *log = NULL;
+  CU_ASSERT_EQUAL_FATAL(tl_open(&t, &cfg, 0, 0, &log), 0);
+  buf_t all = BUF_INIT;
+  int64_t next = 0;
+  for (int i = 0; i < 40; i++) {
+    buf_t b = BUF_INIT;
+    tl_batch(&b, 2, 10 * i, (uint64_t)i, 100);
+    next += 1 + i % 7; /* a gap of i % 7 offsets before each batch */
+    batch_set_base_offset(b.data, next);
+    batch_set_leader_epoch(b.data, i / 10);
+    log_append_info info;
+    CU_ASSERT_EQUAL(log_append_follower(log, b.data, b.len, &info), KERR_NONE);
+    CU_ASSERT_EQUAL(info.base_offset, next);
+    next += 2;
+    buf_append(&all, b.data, b.len);
+    buf_free(&b);
+  }
+  CU_ASSERT(log_segment_count(log) > 5);
+  CU_ASSERT_EQUAL(log_end_offset(log), next);
+  /* Reading from inside a gap returns the next batch. */
+  buf_t out = BUF_INIT;
+  log_read_info info;
+  CU_ASSERT_EQUAL(log_read(log, 0, 1, LOG_OFFSET_MAX, &out, &info), KERR_NONE);
+  CU_ASSERT_EQUAL(info.batch_count, 1);
+  buf_free(&out);
+  CU_ASSERT_EQUAL(tl_close(&t, log), 0);
+  CU_ASSERT_EQUAL(tl_verify(&t), 0);
+  CU_ASSERT_EQUAL_FATAL(tl_open(&t, &cfg, 0, 0, &log), 0);
+  CU_ASSERT_EQUAL(log_end_offset(log), next);
+  buf_t got = BUF_INIT;
+  CU_ASSERT_EQUAL(tl_read_all(log, 0, 700, &got), KERR_NONE);
+  CU_ASSERT(got.len == all.len && memcmp(got.data, all.data, all.len) == 0);
+  CU_ASSERT_EQUAL(log_latest_epoch(log), 3);
+  buf_free(&got);
+  buf_free(&all);
+  CU_ASSERT_EQUAL(tl_close(&t, log), 0);
+  tl_teardown(&t);
+}
+
 static void test_flush_policy(void) {
   tl_env t;
   tl_setup(&t);
@@ -489,10 +538,10 @@ static void test_truncate(void) {
     int64_t cut = (int64_t)test_rng_below(&rng, (uint64_t)leo + 1);
     CU_ASSERT_EQUAL(log_truncate_to(log, cut), KERR_NONE);
     model_truncate(&m, cut);
-    int64_t want_leo = m.batches->len
-                           ? g_array_index(m.batches, mbatch, m.batches->len - 1)
-                                     .last + 1
-                           : 0;
+    int64_t want_leo =
+        m.batches->len
+            ? g_array_index(m.batches, mbatch, m.batches->len - 1).last + 1
+            : 0;
     /* Whole batches: the LEO may be below the requested offset. */
     TEST_EQ_INT(log_end_offset(log), want_leo, seed);
     CU_ASSERT(log_end_offset(log) <= cut);
@@ -625,10 +674,10 @@ static void test_epochs(void) {
   int64_t end;
   log_epoch_end_offset(log, 0, &e, &end);
   CU_ASSERT(e == -1 && end == -1);
-  tl_append(log, 5, 1, 1, 10, 1);  /* 0..4 epoch 1 */
-  tl_append(log, 5, 1, 2, 10, 1);  /* 5..9 */
-  tl_append(log, 5, 1, 3, 10, 3);  /* 10..14 epoch 3 */
-  tl_append(log, 5, 1, 4, 10, 7);  /* 15..19 epoch 7 */
+  tl_append(log, 5, 1, 1, 10, 1); /* 0..4 epoch 1 */
+  tl_append(log, 5, 1, 2, 10, 1); /* 5..9 */
+  tl_append(log, 5, 1, 3, 10, 3); /* 10..14 epoch 3 */
+  tl_append(log, 5, 1, 4, 10, 7); /* 15..19 epoch 7 */
   CU_ASSERT_EQUAL(log_latest_epoch(log), 7);
   log_epoch_end_offset(log, 0, &e, &end);
   CU_ASSERT(e == -1 && end == -1);
@@ -718,8 +767,9 @@ static void test_checkpoints(void) {
   gchar *text = NULL;
   gsize len = 0;
   CU_ASSERT(g_file_get_contents(path, &text, &len, NULL));
-  CU_ASSERT_STRING_EQUAL(text ? text : "",
-                         "0\n4\nalpha 2 99\nalpha 10 7\nmy-topic 0 0\nzeta 1 500\n");
+  CU_ASSERT_STRING_EQUAL(
+      text ? text : "",
+      "0\n4\nalpha 2 99\nalpha 10 7\nmy-topic 0 0\nzeta 1 500\n");
   g_free(text);
   log_offset_entry *out = NULL;
   size_t n = 0;
@@ -744,9 +794,14 @@ static void test_checkpoints(void) {
   log_offset_entries_free(out, n);
   log_checkpoint_free(ck);
   /* Malformed files. */
-  static const char *const bad[] = {
-      "", "1\n0\n", "0\n2\na 1 2\n", "0\n1\na 1\n", "0\n1\na x 2\n",
-      "0\n1\na 1 2", "0\n1\na -1 2\n", "0\n1\n 1 2\n"};
+  static const char *const bad[] = {"",
+                                    "1\n0\n",
+                                    "0\n2\na 1 2\n",
+                                    "0\n1\na 1\n",
+                                    "0\n1\na x 2\n",
+                                    "0\n1\na 1 2",
+                                    "0\n1\na -1 2\n",
+                                    "0\n1\n 1 2\n"};
   for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
     CU_ASSERT(g_file_set_contents(path, bad[i], -1, NULL));
     CU_ASSERT_EQUAL(log_offsets_read(t.env, path, &out, &n), -EINVAL);
@@ -804,7 +859,8 @@ static void test_random_ops(void) {
     } else if (op < 83) {
       CU_ASSERT_EQUAL(log_roll(log), KERR_NONE);
     } else if (op < 86 && log_end_offset(log) > start) {
-      start += (int64_t)test_rng_below(&rng, (uint64_t)(log_end_offset(log) - start) / 4 + 1);
+      start += (int64_t)test_rng_below(
+          &rng, (uint64_t)(log_end_offset(log) - start) / 4 + 1);
       CU_ASSERT_EQUAL(log_advance_start_offset(log, start), KERR_NONE);
     } else if (op < 92) {
       CU_ASSERT_EQUAL(tl_flush(&t, log), 0);
@@ -817,10 +873,10 @@ static void test_random_ops(void) {
     }
     /* A truncation that removes the batch holding the log start offset
      * empties the log at the start offset. */
-    int64_t want_leo = m.batches->len
-                           ? g_array_index(m.batches, mbatch, m.batches->len - 1)
-                                     .last + 1
-                           : log_end_offset(log);
+    int64_t want_leo =
+        m.batches->len
+            ? g_array_index(m.batches, mbatch, m.batches->len - 1).last + 1
+            : log_end_offset(log);
     want_leo = MAX(want_leo, log_start_offset(log));
     TEST_EQ_INT(log_end_offset(log), want_leo, seed);
     start = log_start_offset(log);
@@ -840,6 +896,7 @@ int suite_log(void) {
              {"index entries", test_index_entries},
              {"lookup by time", test_time_lookup},
              {"roll conditions", test_roll_conditions},
+             {"follower gaps", test_follower_gaps},
              {"flush policy", test_flush_policy}, {"truncate", test_truncate},
              {"truncate fully", test_truncate_fully},
              {"start offset and retention", test_start_offset_and_retention},

@@ -27,7 +27,7 @@
 typedef struct tl_env {
   uv_loop_t loop;
   env_t *env;
-  char *dir; /* the temporary directory [owned] */
+  char *dir;     /* the temporary directory [owned] */
   char *log_dir; /* dir/topic-0 [owned] */
   FILE *null_log;
 } tl_env;

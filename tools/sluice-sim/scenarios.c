@@ -5,6 +5,7 @@
 
 #include "sim/scenarios/broker_crash.h"
 #include "sim/scenarios/group_rebalance.h"
+#include "sim/scenarios/log_crash.h"
 #include "sim/selftest.h"
 #include "tools/sluice-sim/scenarios.h"
 
@@ -21,6 +22,10 @@ static const sluice_sim_scenario table[] = {
      "three group consumers on the Kafka client and a producer, under "
      "member crashes, partitions, slow heartbeats and resets",
      sim_scenario_group_rebalance},
+    {"log-crash",
+     "a partition log appending with random fsyncs, crashed at random "
+     "points (torn and garbage tails), recovered and checked; then bit rot",
+     sim_scenario_log_crash},
 };
 
 const sluice_sim_scenario *sluice_sim_scenarios(size_t *count) {
