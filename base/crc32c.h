@@ -6,6 +6,10 @@
  * through GCC's __builtin_cpu_supports, which reads the cpuid answer libgcc
  * recorded at startup: no state of ours, cheap enough to repeat on every
  * call), and a slicing-by-8 table fallback otherwise (static const tables).
+ * From 768 bytes up, and when the CPU also has PCLMULQDQ, the hardware path
+ * runs three independent crc32 chains over three lanes of the input and
+ * merges them with carry-less multiplies (about three times the speed of
+ * one chain, which is bound by the instruction's latency).
  * Both give identical results; tests check them against published vectors,
  * a bit-at-a-time reference and each other.
  *
@@ -29,5 +33,10 @@ uint32_t crc32c_extend(uint32_t crc, const void *data, size_t len);
 uint32_t crc32c_extend_sw(uint32_t crc, const void *data, size_t len);
 uint32_t crc32c_extend_hw(uint32_t crc, const void *data, size_t len);
 bool crc32c_hw_available(void);
+
+/* True when crc32c_extend_hw runs the three-chain path on large inputs
+ * (SSE4.2 and PCLMULQDQ both present); otherwise it uses one chain. For
+ * tests and benchmarks to say which path they measured. */
+bool crc32c_hw_interleaved(void);
 
 #endif

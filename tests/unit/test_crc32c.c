@@ -14,6 +14,16 @@
 
 #define CRC_RANDOM_RUNS 3000
 #define CRC_LEN_MAX_BYTES 5000
+/* The hardware path runs three chains over rounds of 3 x 8 KiB, then
+ * 3 x 256 bytes, then one chain for the rest (base/crc32c.c). Lengths up
+ * to 100 KiB cross several long rounds; every multiple of the short round
+ * (which the long one is a multiple of) is visited with a window of
+ * lengths on both sides, wide enough to cover the bytes consumed one at a
+ * time to reach 8-byte alignment. */
+#define CRC_LANES_LEN_MAX_BYTES (100u * 1024u)
+#define CRC_SHORT_ROUND_BYTES (3u * 256u)
+#define CRC_BOUNDARY_WINDOW_BYTES 12u
+#define CRC_LANES_RANDOM_RUNS 200
 
 /* The definition, one bit at a time: reflected polynomial 0x82F63B78,
  * register preset to ones, result complemented. Slow and obviously right. */
@@ -72,6 +82,24 @@ static void test_published_vectors(void) {
 static void fill_random(test_rng *rng, uint8_t *p, size_t len) {
   for (size_t i = 0; i < len; i++)
     p[i] = (uint8_t)test_rng_next(rng);
+}
+
+/* Patterned buffers long enough for long and short three-chain rounds and
+ * a single-chain tail, each checked against the bitwise definition through
+ * every entry point (the published vectors above are all too short to
+ * reach the interleaved path). */
+static void test_long_patterns(void) {
+  size_t len = 3 * 8192 + 3 * 256 + 5;
+  uint8_t *b = malloc(len);
+  CU_ASSERT_FATAL(b != NULL);
+  memset(b, 0x00, len);
+  check_all(b, len, crc_reference(0, b, len), "long 00");
+  memset(b, 0xFF, len);
+  check_all(b, len, crc_reference(0, b, len), "long FF");
+  for (size_t i = 0; i < len; i++)
+    b[i] = (uint8_t)i;
+  check_all(b, len, crc_reference(0, b, len), "long counting");
+  free(b);
 }
 
 /* Slicing-by-8 against the bitwise definition: every table entry gets
@@ -133,6 +161,101 @@ static void test_hw_matches_sw(void) {
       fprintf(stderr, "\n  hw %08X sw %08X len %zu offset %zu (seed %llu)\n",
               hw, sw, len, offset, (unsigned long long)seed);
       CU_FAIL("hw and sw disagree");
+    }
+    free(block);
+  }
+}
+
+/* Lengths 0..100 KiB around every multiple of the short round, each at a
+ * random alignment in an exact-size allocation (an over-read shows in
+ * ASan), against the table path. The expected values are prefix CRCs of
+ * one random source, computed incrementally with crc32c_extend_sw, and the
+ * last one is checked against the bitwise definition as well. */
+static void test_lanes_match_sw_at_boundaries(void) {
+  uint64_t seed = test_seed() ^ 0x1A7E;
+  test_rng rng;
+  test_rng_init(&rng, seed);
+  bool hw = crc32c_hw_available();
+  if (!crc32c_hw_interleaved())
+    fprintf(stderr, "\n  (no SSE4.2 + PCLMULQDQ: three-chain path not "
+                    "tested) ");
+  uint8_t *source = malloc(CRC_LANES_LEN_MAX_BYTES);
+  CU_ASSERT_FATAL(source != NULL);
+  fill_random(&rng, source, CRC_LANES_LEN_MAX_BYTES);
+  uint32_t prefix_crc = 0;
+  size_t prefix_len = 0;
+  size_t checked = 0;
+  for (size_t len = 0; len <= CRC_LANES_LEN_MAX_BYTES; len++) {
+    size_t from_round = len % CRC_SHORT_ROUND_BYTES;
+    if (from_round > CRC_BOUNDARY_WINDOW_BYTES &&
+        from_round < CRC_SHORT_ROUND_BYTES - CRC_BOUNDARY_WINDOW_BYTES &&
+        len != CRC_LANES_LEN_MAX_BYTES)
+      continue;
+    prefix_crc =
+        crc32c_extend_sw(prefix_crc, source + prefix_len, len - prefix_len);
+    prefix_len = len;
+    size_t offset = test_rng_below(&rng, 16);
+    uint8_t *block = malloc(offset + len > 0 ? offset + len : 1);
+    CU_ASSERT_FATAL(block != NULL);
+    if (len > 0)
+      memcpy(block + offset, source, len);
+    uint32_t any = crc32c(block + offset, len);
+    uint32_t fast = hw ? crc32c_extend_hw(0, block + offset, len) : any;
+    if (any != prefix_crc || fast != prefix_crc) {
+      fprintf(stderr,
+              "\n  crc32c %08X hw %08X sw %08X len %zu offset %zu"
+              " (seed %llu)\n",
+              any, fast, prefix_crc, len, offset, (unsigned long long)seed);
+      CU_FAIL("interleaved path disagrees with the table path");
+    }
+    checked++;
+    free(block);
+  }
+  CU_ASSERT(checked > 2 * CRC_BOUNDARY_WINDOW_BYTES *
+                          (CRC_LANES_LEN_MAX_BYTES / CRC_SHORT_ROUND_BYTES));
+  CU_ASSERT_EQUAL(prefix_crc,
+                  crc_reference(0, source, CRC_LANES_LEN_MAX_BYTES));
+  free(source);
+}
+
+/* Random lengths 0..100 KiB, alignments and starting values: hw == sw,
+ * then the same buffer chained through crc32c_extend at random cut points
+ * (pieces of any size, so some pieces take three chains and some one). */
+static void test_lanes_random(void) {
+  uint64_t seed = test_seed() ^ 0x3C4A;
+  test_rng rng;
+  test_rng_init(&rng, seed);
+  bool hw = crc32c_hw_available();
+  for (int run = 0; run < CRC_LANES_RANDOM_RUNS; run++) {
+    size_t offset = test_rng_below(&rng, 16);
+    size_t len = test_rng_below(&rng, CRC_LANES_LEN_MAX_BYTES + 1);
+    uint8_t *block = malloc(offset + len > 0 ? offset + len : 1);
+    CU_ASSERT_FATAL(block != NULL);
+    fill_random(&rng, block, offset + len);
+    const uint8_t *p = block + offset;
+    uint32_t start = (uint32_t)test_rng_next(&rng);
+    uint32_t sw = crc32c_extend_sw(start, p, len);
+    uint32_t any = crc32c_extend(start, p, len);
+    uint32_t fast = hw ? crc32c_extend_hw(start, p, len) : any;
+    uint32_t chained = start;
+    size_t done = 0;
+    while (done < len) {
+      size_t piece = 1 + test_rng_below(&rng, len - done);
+      if (test_rng_below(&rng, 3) == 0) {
+        size_t near_round =
+            CRC_SHORT_ROUND_BYTES - 8 + test_rng_below(&rng, 16);
+        piece = near_round < len - done ? near_round : len - done;
+      }
+      chained = crc32c_extend(chained, p + done, piece);
+      done += piece;
+    }
+    if (any != sw || fast != sw || chained != sw) {
+      fprintf(stderr,
+              "\n  crc32c_extend %08X hw %08X chained %08X sw %08X len %zu"
+              " offset %zu start %08X (seed %llu)\n",
+              any, fast, chained, sw, len, offset, start,
+              (unsigned long long)seed);
+      CU_FAIL("interleaved path or chaining disagrees with the table path");
     }
     free(block);
   }
@@ -206,8 +329,12 @@ static void test_detects_single_bit_flips(void) {
 }
 
 int suite_crc32c(void) {
-  TEST_SUITE("crc32c", {"published_vectors", test_published_vectors},
-             {"sw_matches_reference", test_sw_matches_reference},
-             {"hw_matches_sw", test_hw_matches_sw}, {"chaining", test_chaining},
-             {"detects_single_bit_flips", test_detects_single_bit_flips});
+  TEST_SUITE(
+      "crc32c", {"published_vectors", test_published_vectors},
+      {"long_patterns", test_long_patterns},
+      {"lanes_match_sw_at_boundaries", test_lanes_match_sw_at_boundaries},
+      {"lanes_random", test_lanes_random},
+      {"sw_matches_reference", test_sw_matches_reference},
+      {"hw_matches_sw", test_hw_matches_sw}, {"chaining", test_chaining},
+      {"detects_single_bit_flips", test_detects_single_bit_flips});
 }
