@@ -66,7 +66,7 @@ typedef struct gr_harness gr_harness;
 typedef struct gr_member {
   gr_harness *h;
   int index;
-  char name[8];
+  char name[16]; /* "m1".."m3"; room for any int */
   sim_node_t *node;
   kclient_t *kc;
   kclient_group_t *grp;
