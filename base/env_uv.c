@@ -87,12 +87,32 @@ static int64_t op_wall_ms(env_t *env) {
 /* ------------------------------------------------------------- timers */
 
 typedef struct env_uv__timer {
-  uv_timer_t handle;
+  uv_timer_t handle; /* initialised for a rounded timer only */
   env_uv *env;
   uint64_t id; /* the key in env->timers points here */
   env_timer_cb cb;
   void *arg;
+  uint64_t deadline_ns; /* of a rounded timer: the key in env->rounded */
+  bool immediate; /* in env->immediates, not on libuv's timer heap */
+  GList link;     /* in env->immediates */
 } env_uv__timer;
+
+/* Immediate timers. libuv measures timers in whole loop milliseconds, so a
+ * zero delay used to cost up to a millisecond — on every "later turn"
+ * deferral of the broker and the client, which is most of a request's
+ * latency on loopback. A zero-delay timer therefore goes to a queue that a
+ * check handle runs right after the poll phase, with an idle handle keeping
+ * the poll from blocking while the queue is not empty. Each check pass runs
+ * only the timers queued before it began, so one started by such a
+ * callback waits for the next turn, and I/O is polled in between.
+ *
+ * Order (env.h: equal deadlines fire in start order; env_uv.h: starts with
+ * non-decreasing deadlines fire in order): an immediate timer would overtake
+ * a rounded timer whose deadline has already passed but whose loop
+ * millisecond has not. So a zero delay takes the queue only while `now` is
+ * below the earliest deadline of the pending rounded timers (kept in a tree
+ * by deadline); otherwise it is rounded like any other timer, and so are
+ * later zero delays until that timer has fired or been cancelled. */
 
 static void timer_closed(uv_handle_t *handle) {
   env_uv__timer *timer = handle->data;
@@ -100,14 +120,92 @@ static void timer_closed(uv_handle_t *handle) {
   g_free(timer);
 }
 
+static gint rounded_cmp(gconstpointer a, gconstpointer b) {
+  const env_uv__timer *x = a, *y = b;
+  if (x->deadline_ns != y->deadline_ns)
+    return x->deadline_ns < y->deadline_ns ? -1 : 1;
+  return x->id < y->id ? -1 : x->id > y->id ? 1 : 0;
+}
+
+static void rounded_forget(env_uv__timer *timer) {
+  bool was_there = g_tree_remove(timer->env->rounded, timer);
+  SL_ASSERT(was_there);
+}
+
+/* The earliest deadline of a pending rounded timer, or UINT64_MAX. */
+static uint64_t rounded_deadline_min(env_uv *env) {
+  GTreeNode *first = g_tree_node_first(env->rounded);
+  return first ? ((env_uv__timer *)g_tree_node_key(first))->deadline_ns
+               : UINT64_MAX;
+}
+
 static void timer_fired(uv_timer_t *handle) {
   env_uv__timer *timer = handle->data;
   /* Forget the id before the callback, so cancelling it from inside the
    * callback (or later) reports false. */
   g_hash_table_remove(timer->env->timers, &timer->id);
+  rounded_forget(timer);
   uv_close((uv_handle_t *)handle, timer_closed);
   if (!timer->env->closing)
     timer->cb(timer->arg);
+}
+
+static void immediate_run(uv_check_t *check) {
+  env_uv *env = check->data;
+  /* Only those queued before this pass (ids grow with start order), even
+   * if a callback cancels some of them: see above. */
+  GList *tail = g_queue_peek_tail_link(&env->immediates);
+  if (!tail)
+    return;
+  uint64_t last_id = ((env_uv__timer *)tail->data)->id;
+  GList *link;
+  while ((link = g_queue_peek_head_link(&env->immediates)) &&
+         ((env_uv__timer *)link->data)->id <= last_id) {
+    g_queue_unlink(&env->immediates, link);
+    env_uv__timer *timer = link->data;
+    g_hash_table_remove(env->timers, &timer->id);
+    env_timer_cb cb = timer->cb;
+    void *arg = timer->arg;
+    g_free(timer);
+    env_uv__unref(env);
+    if (!env->closing)
+      cb(arg);
+  }
+  if (g_queue_is_empty(&env->immediates) && env->immediate_handles)
+    uv_idle_stop(&env->immediate_idle);
+}
+
+static void immediate_idle_cb(uv_idle_t *idle) { (void)idle; }
+
+static void immediate_handle_closed(uv_handle_t *handle) {
+  env_uv__unref(handle->data);
+}
+
+static void immediate_handles_init(env_uv *env) {
+  if (env->immediate_handles)
+    return;
+  int rc = uv_check_init(env->loop, &env->immediate_check);
+  SL_ASSERT(rc == 0);
+  rc = uv_idle_init(env->loop, &env->immediate_idle);
+  SL_ASSERT(rc == 0);
+  env->immediate_check.data = env;
+  env->immediate_idle.data = env;
+  rc = uv_check_start(&env->immediate_check, immediate_run);
+  SL_ASSERT(rc == 0);
+  /* The check handle alone must not keep the loop alive; a queued timer
+   * does, through the idle handle. */
+  uv_unref((uv_handle_t *)&env->immediate_check);
+  env_uv__ref(env);
+  env_uv__ref(env);
+  env->immediate_handles = true;
+}
+
+static void immediate_handles_close(env_uv *env) {
+  if (!env->immediate_handles)
+    return;
+  uv_close((uv_handle_t *)&env->immediate_check, immediate_handle_closed);
+  uv_close((uv_handle_t *)&env->immediate_idle, immediate_handle_closed);
+  env->immediate_handles = false;
 }
 
 static uint64_t add_saturating(uint64_t a, uint64_t b) {
@@ -119,8 +217,8 @@ static uint64_t add_saturating(uint64_t a, uint64_t b) {
  * timeout therefore covers that lag plus the delay, rounded up: the timer
  * cannot fire before now + delay_ns. The mapping is monotonic, so timers
  * started in deadline order keep that order. */
-static uint64_t timeout_ms_for(env_uv *env, uint64_t delay_ns) {
-  uint64_t now_ns = uv_hrtime();
+static uint64_t timeout_ms_for(env_uv *env, uint64_t now_ns,
+                               uint64_t delay_ns) {
   uint64_t loop_ns = uv_now(env->loop) * NS_PER_MS;
   uint64_t lag_ns = now_ns > loop_ns ? now_ns - loop_ns : 0;
   uint64_t total_ns = add_saturating(delay_ns, lag_ns);
@@ -138,19 +236,39 @@ static uint64_t op_timer_start(env_t *e, uint64_t delay_ns, env_timer_cb cb,
   timer->id = ++env->timer_id_last;
   timer->cb = cb;
   timer->arg = arg;
-  int rc = uv_timer_init(env->loop, &timer->handle);
-  SL_ASSERT(rc == 0);
-  timer->handle.data = timer;
+  timer->link.data = timer;
   env_uv__ref(env);
-  rc = uv_timer_start(&timer->handle, timer_fired,
-                      timeout_ms_for(env, delay_ns), 0);
-  SL_ASSERT(rc == 0);
+  uint64_t now_ns = uv_hrtime();
+  if (delay_ns == 0 && now_ns < rounded_deadline_min(env)) {
+    immediate_handles_init(env);
+    timer->immediate = true;
+    g_queue_push_tail_link(&env->immediates, &timer->link);
+    int rc = uv_idle_start(&env->immediate_idle, immediate_idle_cb);
+    SL_ASSERT(rc == 0);
+  } else {
+    int rc = uv_timer_init(env->loop, &timer->handle);
+    SL_ASSERT(rc == 0);
+    timer->handle.data = timer;
+    rc = uv_timer_start(&timer->handle, timer_fired,
+                        timeout_ms_for(env, now_ns, delay_ns), 0);
+    SL_ASSERT(rc == 0);
+    timer->deadline_ns = add_saturating(now_ns, delay_ns);
+    g_tree_insert(env->rounded, timer, timer);
+  }
   g_hash_table_insert(env->timers, &timer->id, timer);
   return timer->id;
 }
 
 static void timer_discard(env_uv__timer *timer) {
-  g_hash_table_remove(timer->env->timers, &timer->id);
+  env_uv *env = timer->env;
+  g_hash_table_remove(env->timers, &timer->id);
+  if (timer->immediate) {
+    g_queue_unlink(&env->immediates, &timer->link);
+    g_free(timer);
+    env_uv__unref(env);
+    return;
+  }
+  rounded_forget(timer);
   uv_timer_stop(&timer->handle);
   uv_close((uv_handle_t *)&timer->handle, timer_closed);
 }
@@ -406,6 +524,8 @@ env_t *env_uv_new(uv_loop_t *loop, const char *node_name, uint64_t seed) {
   env->files = g_hash_table_new(g_direct_hash, g_direct_equal);
   env->metrics = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
   env->log_level_min = ENV_LOG_INFO;
+  g_queue_init(&env->immediates);
+  env->rounded = g_tree_new(rounded_cmp);
   return &env->base;
 }
 
@@ -424,6 +544,7 @@ void env_uv_free(env_t *e) {
   SL_ASSERT(!env->closing);
   env->closing = true;
   cancel_all_timers(env);
+  immediate_handles_close(env);
   env_uv__net_close_all(env);
   env_uv__fs_close_all(env);
   /* Handles close on the loop's next turns; fsync work finishes on the
@@ -437,6 +558,8 @@ void env_uv_free(env_t *e) {
   SL_ASSERT(g_hash_table_size(env->conns) == 0);
   SL_ASSERT(g_hash_table_size(env->files) == 0);
   g_hash_table_destroy(env->timers);
+  SL_ASSERT(g_tree_nnodes(env->rounded) == 0);
+  g_tree_destroy(env->rounded);
   g_hash_table_destroy(env->listeners);
   g_hash_table_destroy(env->conns);
   g_hash_table_destroy(env->files);

@@ -14,9 +14,14 @@
  *  - timers: one uv_timer_t each. libuv timers have millisecond resolution,
  *    so a delay is rounded up to the next loop millisecond: a timer never
  *    fires early, and on an idle loop fires within about a millisecond
- *    after its deadline. Timers
+ *    after its deadline. A zero delay ("on a later turn") skips the
+ *    rounding: it runs right after the loop's next poll for I/O (a check
+ *    handle), unless a rounded timer that is already due could be
+ *    overtaken, in which case it is rounded too. Timers
  *    started in order with non-decreasing deadlines fire in that order
  *    (libuv breaks equal timeouts by start order).
+ *    A send with nothing queued ahead of it is written at once
+ *    (uv_try_write); only the rest is copied and queued.
  *  - randomness: xoshiro256**, seeded through splitmix64 from the seed mixed
  *    with the node name, so nodes sharing a seed still draw different
  *    streams, and (seed, node name) replays a stream exactly.

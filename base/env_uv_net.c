@@ -19,8 +19,10 @@
  * kernel send RST, which can destroy data still in flight to the peer. A
  * timer bounds the whole sequence (ENV_UV_CLOSE_TIMEOUT_MS).
  *
- * Bytes sent before the connection is open wait in `unsent`; afterwards each
- * send becomes one uv_write with its own copy of the bytes.
+ * Bytes sent before the connection is open wait in `unsent`; afterwards a
+ * send with nothing queued ahead of it is written at once from the caller's
+ * bytes (uv_try_write), and only what the kernel did not take becomes one
+ * uv_write with its own copy.
  */
 #include <errno.h>
 #include <string.h>
@@ -449,6 +451,23 @@ int env_uv__conn_send(env_conn_t *c, const uint8_t *data, size_t len) {
     return 0;
   if (len > ENV_UV_CONN_QUEUE_BYTES_MAX - conn_queued(conn))
     return -ENOBUFS;
+  /* Nothing queued: write straight from the caller's bytes, and copy only
+   * what the kernel did not take. On a healthy connection that is usually
+   * nothing, which saves a malloc and a copy of every response. Order is
+   * kept because this runs only with an empty queue. */
+  if (conn->state == CONN_OPEN && conn_queued(conn) == 0) {
+    uv_buf_t direct = uv_buf_init((char *)data, (unsigned)len);
+    int n = uv_try_write((uv_stream_t *)&conn->tcp, &direct, 1);
+    if (n > 0) {
+      data += n;
+      len -= (size_t)n;
+      if (len == 0)
+        return 0;
+    } else if (n != UV_EAGAIN && n != UV_ENOSYS) {
+      conn_fail(conn, n);
+      return -EPIPE; /* on_close will tell why */
+    }
+  }
   send_req *w = g_malloc(sizeof *w + len);
   w->conn = conn;
   w->len = len;

@@ -40,6 +40,14 @@ typedef struct env_uv {
   env_log_level log_level_min;
   FILE *log_out;   /* NULL = stderr */
   FILE *trace_out; /* NULL = tracing off */
+  /* Zero-delay timers that may run on the loop's next turn without
+   * libuv's 1 ms rounding (env_uv.c, "immediate timers"). */
+  GQueue immediates;       /* of env_uv__timer, in start order */
+  uv_check_t immediate_check; /* runs them, after the poll phase */
+  uv_idle_t immediate_idle;   /* active while any wait: poll does not block */
+  bool immediate_handles;     /* both handles are initialised */
+  GTree *rounded; /* pending timers on libuv's millisecond clock, by
+                     deadline then id (keys are the timers) */
   size_t refs;     /* see the top of this file */
   bool closing;    /* env_uv_free has begun: no more node callbacks */
   uint8_t read_buf[ENV_UV__READ_BYTES];

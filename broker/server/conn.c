@@ -23,6 +23,13 @@
  *    so what stays buffered is at most one partial frame (bounded by
  *    socket.request.max.bytes).
  *
+ * Small responses produced while the connection takes frames from one read
+ * (pipelined produce answers, typically) are gathered and written with one
+ * send at the end of that pass, up to BROKER__CONN_COALESCE_BYTES: one
+ * syscall and one wake-up of the client instead of one per response.
+ * Order is kept: while gathering, every response of the connection goes
+ * through the gathered bytes, and they are sent before anything else.
+ *
  * Protocol errors follow Kafka: an unknown API key, an unsupported version
  * (except ApiVersions, answered with the v0 fallback) or an undecodable
  * request closes the connection, and only that connection.
@@ -36,6 +43,10 @@
 #include "base/assert.h"
 #include "broker/server/broker_internal.h"
 
+/* Bytes of small responses gathered during one pump pass; a response
+ * larger than this is sent on its own, right after what was gathered. */
+#define BROKER__CONN_COALESCE_BYTES ((size_t)64 * 1024)
+
 struct broker__conn {
   broker_t *b;
   env_conn_t *conn; /* NULL once closed */
@@ -44,6 +55,7 @@ struct broker__conn {
   proto_arena *req_arena;  /* decoded request, bounded */
   proto_arena *resp_arena; /* response structs (bounded by our own limits) */
   broker__req *current;    /* the parked request, or NULL */
+  buf_t gathered; /* responses not yet sent, only while pumping */
   bool reading_paused;
   bool closed;
   bool pumping; /* inside pump(): frees wait for its end */
@@ -100,6 +112,7 @@ static const broker__api *api_find(int16_t key) {
 /* ------------------------------------------------------------ lifecycle */
 
 static void conn_free(broker__conn *c) {
+  buf_free(&c->gathered);
   proto_splitter_free(c->splitter);
   proto_arena_free(c->req_arena);
   proto_arena_free(c->resp_arena);
@@ -140,7 +153,13 @@ static void conn_teardown(broker__conn *c) {
     conn_free(c);
 }
 
+static void conn_flush_gathered(broker__conn *c);
+
 static void conn_close(broker__conn *c) {
+  if (c->closed)
+    return;
+  /* Answers given before the close still go out, as without gathering. */
+  conn_flush_gathered(c);
   if (c->closed)
     return;
   env_conn_close(c->conn);
@@ -157,13 +176,39 @@ static void on_close(void *arg, env_conn_t *conn, int status) {
 
 /* ------------------------------------------------------------ responding */
 
-static void send_frame(broker__conn *c, buf_t *frame) {
-  int rc = env_conn_send(c->conn, frame->data, frame->len);
+static void send_bytes(broker__conn *c, const uint8_t *data, size_t len) {
+  int rc = env_conn_send(c->conn, data, len);
   if (rc < 0) {
     env_log(c->b->env, ENV_LOG_WARN, "connection %" PRIu64 ": send: %s",
             c->id, g_strerror(-rc));
     conn_close(c);
   }
+}
+
+static void conn_flush_gathered(broker__conn *c) {
+  if (c->closed || c->gathered.len == 0)
+    return;
+  /* Bytes gather only inside pump(), which keeps c alive while it runs:
+   * c is still there after a failing send has closed it. */
+  SL_ASSERT(c->pumping);
+  size_t len = c->gathered.len;
+  /* Emptied first: a failing send closes the connection, which flushes. */
+  c->gathered.len = 0;
+  send_bytes(c, c->gathered.data, len);
+}
+
+static void send_frame(broker__conn *c, buf_t *frame) {
+  if (c->pumping && frame->len <= BROKER__CONN_COALESCE_BYTES) {
+    if (c->gathered.len + frame->len > BROKER__CONN_COALESCE_BYTES)
+      conn_flush_gathered(c);
+    if (c->closed)
+      return;
+    buf_append(&c->gathered, frame->data, frame->len);
+    return;
+  }
+  conn_flush_gathered(c);
+  if (!c->closed)
+    send_bytes(c, frame->data, frame->len);
 }
 
 static void pump(broker__conn *c);
@@ -319,6 +364,7 @@ static void pump(broker__conn *c) {
     if (!handle_frame(c, frame, len))
       break;
   }
+  conn_flush_gathered(c);
   c->pumping = false;
   if (c->closed) {
     conn_free(c);
@@ -360,6 +406,7 @@ void broker__on_accept(void *arg, env_conn_t *conn) {
   c->splitter = proto_splitter_new(PROTO_REQUEST_FRAME_BYTES_MIN,
                                    b->cfg->socket_request_max_bytes);
   c->req_arena = proto_arena_new(BROKER_REQUEST_ARENA_BYTES_MAX);
+  buf_init(&c->gathered);
   c->resp_arena = proto_arena_new(0);
   g_hash_table_add(b->conns, c);
   env_conn_set_cbs(conn, &conn_cbs, c);
