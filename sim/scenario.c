@@ -1,6 +1,8 @@
 /*
  * scenario.c — the bookkeeping shared by all scenarios (see scenario.h).
  */
+#include <inttypes.h>
+#include <math.h>
 #include <string.h>
 
 #include <glib.h>
@@ -44,4 +46,39 @@ void sim_scenario_result_stat(sim_scenario_result *result, const char *name,
   result->stats[result->stat_count].name = name;
   result->stats[result->stat_count].value = value;
   result->stat_count++;
+}
+
+uint64_t sim_scenario_draw_exp_ns(sim_t *sim, uint64_t mean_ns) {
+  double u = sim_rand_double(sim, SIM_STREAM_FAULTS);
+  double x = -(double)mean_ns * log1p(-u);
+  if (x > 20.0 * (double)mean_ns)
+    x = 20.0 * (double)mean_ns;
+  return (uint64_t)x + 1;
+}
+
+size_t sim_scenario_pick_weighted(sim_t *sim, const unsigned *weights, size_t n,
+                                  unsigned total) {
+  SL_ASSERT(total > 0);
+  uint64_t pick = sim_rand_below(sim, SIM_STREAM_FAULTS, total);
+  for (size_t i = 0; i < n; i++) {
+    if (pick < weights[i])
+      return i;
+    pick -= weights[i];
+  }
+  SL_ASSERT(false); /* total exceeds the sum of the weights */
+  return n;
+}
+
+char *sim_scenario_replay_command(const sim_scenario_opts *opts,
+                                  const char *name, unsigned nodes,
+                                  uint64_t duration_ms) {
+  if (opts->replay_command)
+    return g_strdup(opts->replay_command);
+  char nodes_arg[32] = "";
+  if (nodes > 0)
+    snprintf(nodes_arg, sizeof nodes_arg, " --nodes %u", nodes);
+  return g_strdup_printf("sluice-sim run --scenario %s --seed %" PRIu64
+                         "%s --duration-ms %" PRIu64 "%s",
+                         name, opts->seed, nodes_arg, duration_ms,
+                         opts->no_faults ? " --no-faults" : "");
 }

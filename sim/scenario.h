@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "sim/sim.h"
+
 typedef struct sim_scenario_opts {
   uint64_t seed;
   unsigned nodes;       /* 0 = the scenario's default */
@@ -69,6 +71,23 @@ void sim_scenario_result_violation(sim_scenario_result *result,
 /* Adds or replaces a named counter (name: a static string). */
 void sim_scenario_result_stat(sim_scenario_result *result, const char *name,
                               uint64_t value);
+
+/* ---- helpers the scenario drivers share ---- */
+
+/* An exponentially distributed delay with the given mean, drawn from the
+ * FAULTS stream; at least 1 ns and at most 20 means (a cap, so one unlucky
+ * draw cannot silence a run's faults). */
+uint64_t sim_scenario_draw_exp_ns(sim_t *sim, uint64_t mean_ns);
+/* Picks an index in [0, n) with probability weights[i] / total (total is
+ * the sum of the weights, > 0), from the FAULTS stream. */
+size_t sim_scenario_pick_weighted(sim_t *sim, const unsigned *weights, size_t n,
+                                  unsigned total);
+/* The replay command for a run [owned: g_free]: opts->replay_command if
+ * set, else "sluice-sim run --scenario NAME --seed S [--nodes K]
+ * --duration-ms D [--no-faults]" (--nodes only when nodes > 0). */
+char *sim_scenario_replay_command(const sim_scenario_opts *opts,
+                                  const char *name, unsigned nodes,
+                                  uint64_t duration_ms);
 
 /* Runs one seed. Returns 0 when the run completed (violations, if any, are
  * in the result) or a negative errno when it could not be set up. */

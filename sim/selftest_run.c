@@ -14,7 +14,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -362,14 +361,6 @@ out_free:
 
 /* ------------------------------------------------------------- faults */
 
-static uint64_t draw_exp_ns(sim_t *sim, uint64_t mean_ns) {
-  double u = sim_rand_double(sim, SIM_STREAM_FAULTS);
-  double x = -(double)mean_ns * log1p(-u);
-  if (x > 20.0 * (double)mean_ns)
-    x = 20.0 * (double)mean_ns;
-  return (uint64_t)x + 1;
-}
-
 static unsigned draw_node(st_harness *h) {
   return (unsigned)sim_rand_below(h->sim, SIM_STREAM_FAULTS, h->k);
 }
@@ -473,15 +464,11 @@ static void fault_event(sim_t *sim, void *arg) {
   st_harness *h = arg;
   if (sim_now_ns(sim) >= h->fault_end_ns)
     return;
-  uint64_t pick = sim_rand_below(sim, SIM_STREAM_FAULTS, h->fault_weight_total);
-  for (int kind = 0; kind < FAULT_COUNT_; kind++) {
-    if (pick < h->fault_weight[kind]) {
-      apply_fault(h, (fault_kind)kind);
-      break;
-    }
-    pick -= h->fault_weight[kind];
-  }
-  sim_schedule(sim, draw_exp_ns(sim, h->fault_mean_ns), fault_event, h);
+  apply_fault(h, (fault_kind)sim_scenario_pick_weighted(sim, h->fault_weight,
+                                                        FAULT_COUNT_,
+                                                        h->fault_weight_total));
+  sim_schedule(sim, sim_scenario_draw_exp_ns(sim, h->fault_mean_ns),
+               fault_event, h);
 }
 
 static void final_heal_event(sim_t *sim, void *arg) {
@@ -624,12 +611,7 @@ int sim_selftest_run(const sim_selftest_opts *o, sim_selftest_result *r) {
   if (k > SIM_SELFTEST_NODES_MAX || duration_ms > UINT64_C(1) << 32)
     return -EINVAL;
   r->replay_command =
-      o->replay_command
-          ? g_strdup(o->replay_command)
-          : g_strdup_printf("sluice-sim run --scenario selftest --seed %" PRIu64
-                            " --nodes %u --duration-ms %" PRIu64 "%s",
-                            o->seed, k, duration_ms,
-                            o->no_faults ? " --no-faults" : "");
+      sim_scenario_replay_command(o, "selftest", k, duration_ms);
   sim_options so;
   draw_sim_options(o, &so);
   st_harness *h = g_new0(st_harness, 1);
@@ -653,7 +635,8 @@ int sim_selftest_run(const sim_selftest_opts *o, sim_selftest_result *r) {
   add_nodes(h);
   if (h->faults) {
     draw_swarm(h);
-    sim_schedule(h->sim, draw_exp_ns(h->sim, h->fault_mean_ns), fault_event, h);
+    sim_schedule(h->sim, sim_scenario_draw_exp_ns(h->sim, h->fault_mean_ns),
+                 fault_event, h);
   }
   sim_schedule(h->sim, h->fault_end_ns, final_heal_event, h);
   sim_run_until(h->sim, h->duration_ns);

@@ -15,7 +15,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -338,8 +337,9 @@ static void check_all(bc_harness *h) {
       check_obs(h, p, o, "acknowledged");
       if (!final_has(h, p, o->offset, o->id)) {
         h->acked_unflushed_lost++;
-        violation(h, "acknowledged record %" PRIu64 " at %s-%d@%" PRId64
-                     " is not in the final log",
+        violation(h,
+                  "acknowledged record %" PRIu64 " at %s-%d@%" PRId64
+                  " is not in the final log",
                   (uint64_t)o->id, TOPIC, (int)p, o->offset);
       }
     }
@@ -588,14 +588,6 @@ static const env_node_ops consumer_ops = {"bc-consumer", consumer_start,
 
 /* ------------------------------------------------------------- faults */
 
-static uint64_t draw_exp_ns(sim_t *sim, uint64_t mean_ns) {
-  double u = sim_rand_double(sim, SIM_STREAM_FAULTS);
-  double x = -(double)mean_ns * log1p(-u);
-  if (x > 20.0 * (double)mean_ns)
-    x = 20.0 * (double)mean_ns;
-  return (uint64_t)x + 1;
-}
-
 static sim_node_t *draw_client(bc_harness *h) {
   return sim_rand_below(h->sim, SIM_STREAM_FAULTS, 2) ? h->producer
                                                       : h->consumer;
@@ -674,15 +666,11 @@ static void fault_event(sim_t *sim, void *arg) {
   bc_harness *h = arg;
   if (sim_now_ns(sim) >= h->fault_end_ns)
     return;
-  uint64_t pick = sim_rand_below(sim, SIM_STREAM_FAULTS, h->fault_weight_total);
-  for (int kind = 0; kind < FAULT_COUNT_; kind++) {
-    if (pick < h->fault_weight[kind]) {
-      apply_fault(h, (fault_kind)kind);
-      break;
-    }
-    pick -= h->fault_weight[kind];
-  }
-  sim_schedule(sim, draw_exp_ns(sim, h->fault_mean_ns), fault_event, h);
+  apply_fault(h, (fault_kind)sim_scenario_pick_weighted(sim, h->fault_weight,
+                                                        FAULT_COUNT_,
+                                                        h->fault_weight_total));
+  sim_schedule(sim, sim_scenario_draw_exp_ns(sim, h->fault_mean_ns),
+               fault_event, h);
 }
 
 /* Swarm testing: each seed enables its own subset of fault classes with
@@ -848,12 +836,7 @@ int sim_scenario_broker_crash(const sim_scenario_opts *o,
       duration_ms > BROKER_CRASH_DURATION_MS_MAX)
     return -EINVAL;
   r->replay_command =
-      o->replay_command
-          ? g_strdup(o->replay_command)
-          : g_strdup_printf("sluice-sim run --scenario broker-crash --seed "
-                            "%" PRIu64 " --duration-ms %" PRIu64 "%s",
-                            o->seed, duration_ms,
-                            o->no_faults ? " --no-faults" : "");
+      sim_scenario_replay_command(o, "broker-crash", 0, duration_ms);
   sim_options so;
   draw_sim_options(o, &so);
   bc_harness *h = g_new0(bc_harness, 1);
@@ -886,7 +869,8 @@ int sim_scenario_broker_crash(const sim_scenario_opts *o,
   SL_ASSERT(h->broker && h->producer && h->consumer);
   if (h->faults) {
     draw_swarm(h);
-    sim_schedule(h->sim, draw_exp_ns(h->sim, h->fault_mean_ns), fault_event, h);
+    sim_schedule(h->sim, sim_scenario_draw_exp_ns(h->sim, h->fault_mean_ns),
+                 fault_event, h);
   }
   sim_schedule(h->sim, h->fault_end_ns, final_heal_event, h);
   sim_run_until(h->sim, h->fault_end_ns);

@@ -9,7 +9,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -377,13 +376,6 @@ static const env_node_ops observer_ops = {"observer", observer_start,
 
 /* -------------------------------------------------------------- faults */
 
-static uint64_t draw_exp_ns(sim_t *sim, uint64_t mean_ns) {
-  double u = sim_rand_double(sim, SIM_STREAM_FAULTS);
-  if (u < 1e-12)
-    u = 1e-12;
-  return (uint64_t)(-log(u) * (double)mean_ns);
-}
-
 static void heal_member(gr_harness *h, gr_member *m) {
   sim_link_block(h->sim, m->node, h->broker, false);
   sim_link_block(h->sim, h->broker, m->node, false);
@@ -454,7 +446,7 @@ static void harness_tick(sim_t *sim, void *arg) {
   if (h->faults && !ending && now >= FAULTS_START_NS &&
       now >= h->next_fault_ns) {
     draw_fault(h);
-    h->next_fault_ns = now + draw_exp_ns(sim, FAULT_MEAN_NS);
+    h->next_fault_ns = now + sim_scenario_draw_exp_ns(sim, FAULT_MEAN_NS);
   }
   sim_schedule(sim, TICK_NS, harness_tick, h);
 }
@@ -624,12 +616,7 @@ int sim_scenario_group_rebalance(const sim_scenario_opts *o,
       duration_ms > GROUP_REBALANCE_DURATION_MS_MAX)
     return -EINVAL;
   r->replay_command =
-      o->replay_command
-          ? g_strdup(o->replay_command)
-          : g_strdup_printf("sluice-sim run --scenario group-rebalance --seed "
-                            "%" PRIu64 " --duration-ms %" PRIu64 "%s",
-                            o->seed, duration_ms,
-                            o->no_faults ? " --no-faults" : "");
+      sim_scenario_replay_command(o, "group-rebalance", 0, duration_ms);
   sim_options so;
   sim_options_default(&so, o->seed);
   so.keep_trace = o->keep_trace || o->trace_out != NULL;

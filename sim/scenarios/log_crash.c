@@ -15,7 +15,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -368,11 +367,6 @@ static void restart_event(sim_t *sim, void *arg) {
     sim_node_restart(sim, h->node);
 }
 
-static uint64_t draw_exp_ns(lc_harness *h, uint64_t mean_ns) {
-  double u = sim_rand_double(h->sim, SIM_STREAM_FAULTS);
-  return (uint64_t)(-log1p(-u) * (double)mean_ns) + 1;
-}
-
 static void crash_event(sim_t *sim, void *arg) {
   lc_harness *h = arg;
   if (sim_now_ns(sim) >= h->fault_end_ns)
@@ -387,7 +381,8 @@ static void crash_event(sim_t *sim, void *arg) {
         sim, sim_rand_below(sim, SIM_STREAM_FAULTS, RESTART_DELAY_NS_MAX + 1),
         restart_event, h);
   }
-  sim_schedule(sim, draw_exp_ns(h, h->crash_mean_ns), crash_event, h);
+  sim_schedule(sim, sim_scenario_draw_exp_ns(h->sim, h->crash_mean_ns),
+               crash_event, h);
 }
 
 /* ------------------------------------------------------------- bit rot */
@@ -556,12 +551,7 @@ int sim_scenario_log_crash(const sim_scenario_opts *o, sim_scenario_result *r) {
   if (o->nodes > 1 || duration_ms > LOG_CRASH_DURATION_MS_MAX)
     return -EINVAL;
   r->replay_command =
-      o->replay_command
-          ? g_strdup(o->replay_command)
-          : g_strdup_printf(
-                "sluice-sim run --scenario log-crash --seed %" PRIu64
-                " --duration-ms %" PRIu64 "%s",
-                o->seed, duration_ms, o->no_faults ? " --no-faults" : "");
+      sim_scenario_replay_command(o, "log-crash", 0, duration_ms);
   sim_options so;
   sim_options_default(&so, o->seed);
   so.keep_trace = o->keep_trace || o->trace_out != NULL;
@@ -585,7 +575,8 @@ int sim_scenario_log_crash(const sim_scenario_opts *o, sim_scenario_result *r) {
   h->node = sim_node_add(h->sim, "n1", &node_ops, h);
   SL_ASSERT(h->node != NULL);
   if (h->faults)
-    sim_schedule(h->sim, draw_exp_ns(h, h->crash_mean_ns), crash_event, h);
+    sim_schedule(h->sim, sim_scenario_draw_exp_ns(h->sim, h->crash_mean_ns),
+                 crash_event, h);
   sim_run_until(h->sim, h->fault_end_ns);
 
   /* Settle: the node is up (restart it if a crash left it down), stops
