@@ -3,13 +3,15 @@
  * stores over everything from its attributes field to the end of the batch.
  * See crc32c.h.
  *
- * Two implementations with one answer:
+ * Two kinds of implementation with one answer:
  *  - hardware: SSE4.2's crc32 instruction computes exactly this polynomial.
- *    It lives in functions compiled with target("sse4.2") (plus "pclmul"
- *    for the three-chain path), so the rest of the build needs no -msse4.2
- *    and still runs on CPUs without it; they are only entered after the CPU
- *    said it has the instructions. Large inputs run as three interleaved
- *    chains merged by carry-less multiplication (see the hardware section).
+ *    It lives in functions compiled with target("sse4.2") (plus "pclmul",
+ *    and "avx512vl" for one variant, for the multi-chain paths), so the
+ *    rest of the build needs no -msse4.2 and still runs on CPUs without it;
+ *    they are only entered after the CPU said it has the instructions.
+ *    Large inputs run as crc32 chains merged by carry-less multiplication,
+ *    with carry-less folding over part of the input in parallel on CPUs
+ *    where the multiplier is fast (see the hardware section).
  *  - software: slicing-by-8. crc32c_table[k][b] is the CRC register after
  *    feeding byte b followed by k zero bytes into a zero register, so eight
  *    lookups XORed together advance the CRC over eight input bytes at once.
@@ -416,26 +418,35 @@ static uint32_t crc32c_sw_update(uint32_t reg, const uint8_t *p, size_t len) {
 
 #if CRC32C_HAVE_X86
 /*
- * The hardware path. One crc32 instruction has a latency of 3 cycles but
+ * The hardware paths. One crc32 instruction has a latency of 3 cycles but
  * the core can start one every cycle, so a single dependent chain runs at
- * a third of what the unit can do (about 7.5 GB/s on the build machine,
- * as much as the pread copy itself on a log read). Large inputs are
- * therefore cut into rounds of three equal lanes A, B, C that are CRCed as
- * three independent chains in the same loop, then merged:
+ * a third of what the unit can do (8 GB/s on the build machine, a 2.5 GHz
+ * Xeon of the Cascade Lake kind). Three ways around that, each the
+ * fallback of the next (the same machine's figures for 16 KiB to 1 MiB
+ * in cache):
+ *
+ *  - three chains: cut the input into rounds of three equal lanes A, B, C,
+ *    CRC them as three independent chains in one loop, then merge (20-24
+ *    GB/s);
+ *  - fused: three chains over one part of the input while the carry-less
+ *    multiplier folds another part, so two execution units work at once
+ *    (35-38 GB/s);
+ *  - fused with AVX-512VL: the same code, with three-input XORs (38-42).
+ *
+ * Merging rests on linearity. For the raw register (no complements),
+ * feeding data d into register r gives shift(r, |d|) ^ feed(0, d), so
  *
  *   reg(A ++ B ++ C) = shift(reg_A, |B| + |C|) ^ shift(reg_B, |C|) ^ reg_C
  *
  * where reg_A continues from the register before the round and reg_B,
- * reg_C start from zero. This holds for the raw register (no complements):
- * feeding data d into register r gives shift(r, |d|) ^ feed(0, d), the
- * register being linear over GF(2) in both r and d. shift(r, n) is r times
- * x^(8n) modulo the polynomial, done with one carry-less multiply
- * (PCLMULQDQ) by a precomputed constant and one crc32 instruction to
- * reduce the 64-bit product (see crc32c_x86_shift2).
+ * reg_C start from zero. shift(r, n) is r times x^(8n) modulo the
+ * polynomial, done with one carry-less multiply (PCLMULQDQ) by a
+ * precomputed constant and one crc32 instruction to reduce the 64-bit
+ * product (see crc32c_x86_shift2).
  *
- * Two lane sizes: long lanes keep the merge cost (a few cycles per round)
- * negligible on large buffers, short lanes let inputs from 3 x 256 bytes
- * up (a 1 KiB record batch) use all three chains too. The rest, and
+ * The three-chain path uses two lane sizes: long lanes keep the merge cost
+ * (a few cycles per round) negligible on large buffers, short lanes let
+ * inputs from 3 x 256 bytes up use all three chains too. The rest, and
  * everything on CPUs with SSE4.2 but without PCLMULQDQ (Nehalem), goes
  * through the single chain.
  */
@@ -563,59 +574,401 @@ crc32c_x86_update3(uint32_t reg, const uint8_t *p, size_t len) {
   return crc32c_x86_update(reg, p, len);
 }
 
-static bool crc32c_clmul_available(void) {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("pclmul");
+/*
+ * The fused path: crc32 chains and PCLMULQDQ folding at the same time.
+ *
+ * Three chains keep the crc32 unit (port 1 on Intel cores) busy every
+ * cycle: 8 bytes per cycle, and no more. The carry-less multiplier is
+ * another unit (port 5) and idles meanwhile. Folding with it (the method
+ * of Intel's paper "Fast CRC Computation for Generic Polynomials Using
+ * PCLMULQDQ") consumes 16 bytes per two multiplies, so running both over
+ * different parts of the input can add up to 8 bytes per cycle more.
+ *
+ * A block of k iterations (136 * k bytes) is cut into four regions, in
+ * input order:
+ *
+ *   S1 | S2 | S3 (24 * k bytes each, one crc32 chain each) | V (64 * k)
+ *
+ * One iteration feeds three 8-byte words into each chain (nine crc32,
+ * about nine cycles on port 1) and folds 64 bytes of V into four 128-bit
+ * accumulators (eight multiplies, eight cycles on port 5). Every part
+ * starts from a zero register, independent of the register entering the
+ * block, so consecutive blocks overlap in the out-of-order core; the
+ * incoming register is shifted over the block and added at the end.
+ *
+ * Folding, in the reflected convention. Sixteen bytes loaded into an xmm
+ * register make a 128-bit value whose bit b is the b-th message bit, so it
+ * stands for A(x) = sum of a_b x^(127-b): the low quadword L holds the
+ * high-degree half and A = L * x^64 + H. Only remainders mod P are ever
+ * observed, so A may be moved forward over D bits of later input by
+ * replacing it with anything congruent to A * x^D:
+ *
+ *   A * x^D = L * x^(D + 64) + H * x^D
+ *          == L * (x^(D + 64) mod P) + H * (x^D mod P)        (mod P)
+ *
+ * PCLMULQDQ of L (bit i for x^(63-i)) and a 32-bit constant c in the low
+ * half of a quadword (bit j for x^(31-j)) sets bit i + j of the product;
+ * read as a 128-bit value (bit t for x^(127-t)) that is L * C * x^33,
+ * at most 95 bits wide. So the constant for L is x^(D + 64 - 33) mod P,
+ * the one for H is x^(D - 33) mod P, and the sum of the two products is
+ * again a 128-bit value of the same kind, ready to be XORed with the input
+ * D bits later. Four accumulators 64 bytes apart hide the multiplier's
+ * latency; at the end they fold by 48, 32 and 16 bytes onto the last one.
+ *
+ * Reduction. For X = L * x^64 + H, crc32 with a zero register over L and
+ * then over H gives X * x^32 mod P: the register after feeding V from
+ * zero. The chain registers and the incoming register are shifted to the
+ * end of the block as in the merge above (a multiply by x^(8n - 33) mod P
+ * gives a 64-bit value whose crc32 is the register times x^(8n)); those
+ * products are 64-bit values standing for their share of the block, so
+ * they are XORed into H and the whole block costs one reduction.
+ *
+ * The block sizes and constants come from tools/crc32c_gen.c. Blocks from
+ * 256 iterations (34 KiB, few merges) down to one (136 bytes) leave less
+ * than 136 bytes for the single chain.
+ */
+#define CRC32C_FUSED_ITER_BYTES 136u /* 3 x 24 chained + 64 folded */
+#define CRC32C_FUSED_CHAIN_ITER_BYTES 24u
+#define CRC32C_FUSED_FOLD_ITER_BYTES 64u
+#define CRC32C_FUSED_MIN_BYTES CRC32C_FUSED_ITER_BYTES
+
+/* Multipliers that move a 128-bit accumulator forward over 64, 48, 32 and
+ * 16 bytes: LO for its low quadword, HI for its high one. */
+#define CRC32C_FOLD_64_LO 0x740EEF02u /* x^(512 + 64 - 33) */
+#define CRC32C_FOLD_64_HI 0x9E4ADDF8u /* x^(512 - 33) */
+#define CRC32C_FOLD_48_LO 0x1C291D04u /* x^(384 + 64 - 33) */
+#define CRC32C_FOLD_48_HI 0xDDC0152Bu /* x^(384 - 33) */
+#define CRC32C_FOLD_32_LO 0x3DA6D0CBu /* x^(256 + 64 - 33) */
+#define CRC32C_FOLD_32_HI 0xBA4FC28Eu /* x^(256 - 33) */
+#define CRC32C_FOLD_16_LO 0xF20C0DFEu /* x^(128 + 64 - 33) */
+#define CRC32C_FOLD_16_HI 0x493C7D27u /* x^(128 - 33) */
+
+/* One block size and the multipliers that shift each part to its end. */
+typedef struct {
+  size_t iterations; /* k: the block is 136 * k bytes */
+  uint64_t shift_in; /* x^(8 * 136k - 33): the register entering it */
+  uint64_t shift_s1; /* x^(8 * 112k - 33): S1, followed by S2 S3 V */
+  uint64_t shift_s2; /* x^(8 * 88k - 33): S2, followed by S3 V */
+  uint64_t shift_s3; /* x^(8 * 64k - 33): S3, followed by V */
+} crc32c_fused_block;
+
+/* Largest first, the order they are tried in. */
+static const crc32c_fused_block crc32c_fused_blocks[] = {
+    {256, 0x0679A5D8u, 0x0D435F26u, 0x1A77140Au, 0x1DC403CCu}, /* 34816 bytes */
+    {32, 0xCFEFF4B3u, 0x96A1F19Bu, 0x8515C07Fu, 0xA51B6135u},  /* 4352 bytes */
+    {8, 0xFF0DBA97u, 0x68BCE87Au, 0xE6FC4E6Au, 0xDD7E3B0Cu},   /* 1088 bytes */
+    {4, 0x10746F3Cu, 0x1B03397Fu, 0xCE7F39F4u, 0xB9E02B86u},   /* 544 bytes */
+    {2, 0x18B33A4Eu, 0x83348832u, 0xDAECE73Eu, 0x0D3B6092u},   /* 272 bytes */
+    {1, 0x6992CEA2u, 0x47DB8317u, 0x083A6EECu, 0x9E4ADDF8u},   /* 136 bytes */
+};
+
+/* The fused code is written once, as always-inline functions compiled for
+ * SSE4.2 + PCLMULQDQ, and instantiated by two small wrappers at the end:
+ * one for that target and one that adds AVX-512VL, where the compiler
+ * merges each pair of XORs into one three-input vpternlogq. That saves four
+ * vector ALU operations per iteration on ports the crc32 and the
+ * multiplies also use (about 10% on the build machine). */
+#define CRC32C_FUSED_FN                                                        \
+  __attribute__((target("sse4.2,pclmul"), always_inline)) static inline
+
+/* clmul(low half of a, low half of k) ^ clmul(high, high) ^ data: a moved
+ * forward over the distance k was computed for, plus the input there. */
+CRC32C_FUSED_FN __m128i crc32c_fold(__m128i a, __m128i k, __m128i data) {
+  __m128i lo = _mm_clmulepi64_si128(a, k, 0x00);
+  __m128i hi = _mm_clmulepi64_si128(a, k, 0x11);
+  return _mm_xor_si128(_mm_xor_si128(lo, hi), data);
+}
+
+CRC32C_FUSED_FN __m128i crc32c_load128(const uint8_t *p) {
+  return _mm_loadu_si128((const __m128i *)(const void *)p);
+}
+
+/* reg * x^(8n) as a 64-bit value still to be reduced by crc32, where k is
+ * x^(8n - 33) mod P. */
+CRC32C_FUSED_FN uint64_t crc32c_shift_unreduced(uint64_t reg, uint64_t k) {
+  __m128i prod = _mm_clmulepi64_si128(_mm_cvtsi64_si128((long long)reg),
+                                      _mm_cvtsi64_si128((long long)k), 0);
+  return (uint64_t)_mm_cvtsi128_si64(prod);
+}
+
+/* The three crc32 chains of a fused block, each from a zero register. */
+typedef struct {
+  uint64_t reg1;
+  uint64_t reg2;
+  uint64_t reg3;
+} crc32c_chains;
+
+/* Feeds one iteration, three words, into each chain: S1 at s, S2 and S3
+ * chain_bytes and twice that further. Written out rather than looped so
+ * the nine crc32 share the loop body with the folds. */
+CRC32C_FUSED_FN void crc32c_chains_step(crc32c_chains *c, const uint8_t *s,
+                                        size_t chain_bytes) {
+  const uint8_t *s2 = s + chain_bytes;
+  const uint8_t *s3 = s2 + chain_bytes;
+  c->reg1 = _mm_crc32_u64(c->reg1, crc32c_load64(s));
+  c->reg2 = _mm_crc32_u64(c->reg2, crc32c_load64(s2));
+  c->reg3 = _mm_crc32_u64(c->reg3, crc32c_load64(s3));
+  c->reg1 = _mm_crc32_u64(c->reg1, crc32c_load64(s + 8));
+  c->reg2 = _mm_crc32_u64(c->reg2, crc32c_load64(s2 + 8));
+  c->reg3 = _mm_crc32_u64(c->reg3, crc32c_load64(s3 + 8));
+  c->reg1 = _mm_crc32_u64(c->reg1, crc32c_load64(s + 16));
+  c->reg2 = _mm_crc32_u64(c->reg2, crc32c_load64(s2 + 16));
+  c->reg3 = _mm_crc32_u64(c->reg3, crc32c_load64(s3 + 16));
+}
+
+/* The raw register after the block at p (8-aligned, 136 * k bytes), given
+ * the register before it. */
+CRC32C_FUSED_FN uint32_t crc32c_fused_block_run(uint32_t reg, const uint8_t *p,
+                                                const crc32c_fused_block *blk) {
+  size_t k = blk->iterations;
+  size_t chain_bytes = CRC32C_FUSED_CHAIN_ITER_BYTES * k;
+  const uint8_t *s = p; /* S1; S2 and S3 follow at chain_bytes steps */
+  const uint8_t *v = p + 3 * chain_bytes;
+  const __m128i fold_64 = _mm_set_epi64x(CRC32C_FOLD_64_HI, CRC32C_FOLD_64_LO);
+  __m128i acc0 = crc32c_load128(v);
+  __m128i acc1 = crc32c_load128(v + 16);
+  __m128i acc2 = crc32c_load128(v + 32);
+  __m128i acc3 = crc32c_load128(v + 48);
+  crc32c_chains chains = {0, 0, 0};
+  /* Iteration i folds in the i-th 64 bytes of V and feeds the chains'
+   * words of iteration i - 1; the first 64 bytes were loaded above and the
+   * chains' last words are fed after the loop. */
+  for (size_t i = 1; i < k; i++) {
+    v += CRC32C_FUSED_FOLD_ITER_BYTES;
+    acc0 = crc32c_fold(acc0, fold_64, crc32c_load128(v));
+    acc1 = crc32c_fold(acc1, fold_64, crc32c_load128(v + 16));
+    acc2 = crc32c_fold(acc2, fold_64, crc32c_load128(v + 32));
+    acc3 = crc32c_fold(acc3, fold_64, crc32c_load128(v + 48));
+    crc32c_chains_step(&chains, s, chain_bytes);
+    s += CRC32C_FUSED_CHAIN_ITER_BYTES;
+  }
+  crc32c_chains_step(&chains, s, chain_bytes);
+  /* The three leading accumulators onto the last one: independent
+   * multiplies, not a chain of folds. */
+  __m128i x = crc32c_fold(
+      acc0, _mm_set_epi64x(CRC32C_FOLD_48_HI, CRC32C_FOLD_48_LO), acc3);
+  x = crc32c_fold(acc1, _mm_set_epi64x(CRC32C_FOLD_32_HI, CRC32C_FOLD_32_LO),
+                  x);
+  x = crc32c_fold(acc2, _mm_set_epi64x(CRC32C_FOLD_16_HI, CRC32C_FOLD_16_LO),
+                  x);
+  uint64_t shifted = crc32c_shift_unreduced(reg, blk->shift_in) ^
+                     crc32c_shift_unreduced(chains.reg1, blk->shift_s1) ^
+                     crc32c_shift_unreduced(chains.reg2, blk->shift_s2) ^
+                     crc32c_shift_unreduced(chains.reg3, blk->shift_s3);
+  uint64_t x_lo = (uint64_t)_mm_cvtsi128_si64(x);
+  uint64_t x_hi = (uint64_t)_mm_extract_epi64(x, 1);
+  return (uint32_t)_mm_crc32_u64(_mm_crc32_u64(0, x_lo), x_hi ^ shifted);
+}
+
+/* Fused blocks, largest that fits first, then one chain for the rest
+ * (less than the smallest block). */
+CRC32C_FUSED_FN uint32_t crc32c_fused_update(uint32_t reg, const uint8_t *p,
+                                             size_t len) {
+  while (len > 0 && ((uintptr_t)p & 7u) != 0) {
+    reg = _mm_crc32_u8(reg, *p);
+    p++;
+    len--;
+  }
+  size_t sizes = sizeof crc32c_fused_blocks / sizeof crc32c_fused_blocks[0];
+  for (size_t b = 0; b < sizes; b++) {
+    const crc32c_fused_block *blk = &crc32c_fused_blocks[b];
+    size_t block_bytes = CRC32C_FUSED_ITER_BYTES * blk->iterations;
+    while (len >= block_bytes) {
+      reg = crc32c_fused_block_run(reg, p, blk);
+      p += block_bytes;
+      len -= block_bytes;
+    }
+  }
+  SL_ASSERT(len < CRC32C_FUSED_MIN_BYTES);
+  return crc32c_x86_update(reg, p, len);
+}
+
+__attribute__((target("sse4.2,pclmul"))) static uint32_t
+crc32c_x86_update_fused(uint32_t reg, const uint8_t *p, size_t len) {
+  return crc32c_fused_update(reg, p, len);
+}
+
+__attribute__((target("sse4.2,pclmul,avx512vl"))) static uint32_t
+crc32c_x86_update_fused_avx512(uint32_t reg, const uint8_t *p, size_t len) {
+  return crc32c_fused_update(reg, p, len);
 }
 #endif
 
-bool crc32c_hw_available(void) {
+/* The CPU features the paths need, as CRC32C_CPU_* bits. GCC's cpu model is
+ * filled in by libgcc at startup (cpuid once, its state, not ours); the
+ * init call only matters if we run before that, from a constructor, and
+ * returns at once otherwise. Each supports check is a load and a bit test,
+ * so this is cheap enough to run once per call. */
+enum {
+  CRC32C_CPU_SSE42 = 1u << 0,
+  CRC32C_CPU_CLMUL = 1u << 1,
+  /* PCLMULQDQ takes 8 cycles per multiply before Haswell and on AMD's
+   * Bulldozer family, 1 or 2 on Haswell, Zen and later: the fused path (8
+   * multiplies per 136 bytes) only pays on the fast ones, and AVX2 arrived
+   * with them. It is a marker here, no AVX2 instruction is used. */
+  CRC32C_CPU_FAST_CLMUL = 1u << 2,
+  CRC32C_CPU_AVX512VL = 1u << 3, /* libgcc also checks the OS saves zmm */
+};
+
 #if CRC32C_HAVE_X86
-  /* GCC's cpu model is filled in by libgcc at startup (cpuid once, its
-   * state, not ours); the init call only matters if we run before that,
-   * from a constructor, and returns at once otherwise. */
+static unsigned crc32c_cpu(void) {
   __builtin_cpu_init();
+  unsigned cpu = 0;
+  if (__builtin_cpu_supports("sse4.2"))
+    cpu |= CRC32C_CPU_SSE42;
+  if (__builtin_cpu_supports("pclmul"))
+    cpu |= CRC32C_CPU_CLMUL;
+  if (__builtin_cpu_supports("avx2"))
+    cpu |= CRC32C_CPU_FAST_CLMUL;
+  if (__builtin_cpu_supports("avx512vl"))
+    cpu |= CRC32C_CPU_AVX512VL;
+  return cpu;
+}
+
+bool crc32c_hw_available(void) {
+  __builtin_cpu_init(); /* see crc32c_cpu */
   return __builtin_cpu_supports("sse4.2");
+}
 #else
-  return false;
+static unsigned crc32c_cpu(void) { return 0; }
+
+bool crc32c_hw_available(void) { return false; }
 #endif
+
+/* The features each path needs (the table needs none). */
+static unsigned crc32c_path_needs(crc32c_path path) {
+#if CRC32C_HAVE_X86
+  switch (path) {
+  case CRC32C_PATH_TABLE:
+    return 0;
+  case CRC32C_PATH_ONE_CHAIN:
+    return CRC32C_CPU_SSE42;
+  case CRC32C_PATH_THREE_CHAIN:
+  case CRC32C_PATH_FUSED:
+    return CRC32C_CPU_SSE42 | CRC32C_CPU_CLMUL;
+  case CRC32C_PATH_FUSED_AVX512:
+    return CRC32C_CPU_SSE42 | CRC32C_CPU_CLMUL | CRC32C_CPU_AVX512VL;
+  default:
+    return ~0u;
+  }
+#else
+  return path == CRC32C_PATH_TABLE ? 0 : ~0u;
+#endif
+}
+
+static bool crc32c_path_runs_on(crc32c_path path, unsigned cpu) {
+  unsigned needs = crc32c_path_needs(path);
+  return (cpu & needs) == needs;
+}
+
+/* The fastest path for these features. The fused path wants a fast
+ * multiplier; without one the three chains (two multiplies per merge) win. */
+static crc32c_path crc32c_path_best_on(unsigned cpu) {
+  if (crc32c_path_runs_on(CRC32C_PATH_FUSED, cpu) &&
+      (cpu & CRC32C_CPU_FAST_CLMUL) != 0)
+    return crc32c_path_runs_on(CRC32C_PATH_FUSED_AVX512, cpu)
+               ? CRC32C_PATH_FUSED_AVX512
+               : CRC32C_PATH_FUSED;
+  if (crc32c_path_runs_on(CRC32C_PATH_THREE_CHAIN, cpu))
+    return CRC32C_PATH_THREE_CHAIN;
+  if (crc32c_path_runs_on(CRC32C_PATH_ONE_CHAIN, cpu))
+    return CRC32C_PATH_ONE_CHAIN;
+  return CRC32C_PATH_TABLE;
+}
+
+bool crc32c_path_available(crc32c_path path) {
+  return crc32c_path_runs_on(path, crc32c_cpu());
+}
+
+crc32c_path crc32c_path_best(void) { return crc32c_path_best_on(crc32c_cpu()); }
+
+const char *crc32c_path_name(crc32c_path path) {
+  switch (path) {
+  case CRC32C_PATH_TABLE:
+    return "table";
+  case CRC32C_PATH_ONE_CHAIN:
+    return "one-chain";
+  case CRC32C_PATH_THREE_CHAIN:
+    return "three-chain";
+  case CRC32C_PATH_FUSED:
+    return "fused";
+  case CRC32C_PATH_FUSED_AVX512:
+    return "fused-avx512";
+  default:
+    return "?";
+  }
+}
+
+/* The raw register after len > 0 bytes along a path the CPU has. */
+static uint32_t crc32c_path_update(crc32c_path path, uint32_t reg,
+                                   const uint8_t *p, size_t len) {
+  switch (path) {
+#if CRC32C_HAVE_X86
+  case CRC32C_PATH_ONE_CHAIN:
+    return crc32c_x86_update(reg, p, len);
+  case CRC32C_PATH_THREE_CHAIN:
+    return crc32c_x86_update3(reg, p, len);
+  case CRC32C_PATH_FUSED:
+    if (len < CRC32C_FUSED_MIN_BYTES)
+      return crc32c_x86_update(reg, p, len);
+    return crc32c_x86_update_fused(reg, p, len);
+  case CRC32C_PATH_FUSED_AVX512:
+    if (len < CRC32C_FUSED_MIN_BYTES)
+      return crc32c_x86_update(reg, p, len);
+    return crc32c_x86_update_fused_avx512(reg, p, len);
+#endif
+  default:
+    return crc32c_sw_update(reg, p, len);
+  }
+}
+
+uint32_t crc32c_extend_path(crc32c_path path, uint32_t crc, const void *data,
+                            size_t len) {
+  /* A path the CPU lacks would die of SIGILL; say so clearly instead. */
+  SL_ASSERT(crc32c_path_runs_on(path, crc32c_cpu()));
+  SL_ASSERT(data != NULL || len == 0);
+  if (len == 0)
+    return crc;
+  return ~crc32c_path_update(path, ~crc, data, len);
 }
 
 bool crc32c_hw_interleaved(void) {
-#if CRC32C_HAVE_X86
-  return crc32c_hw_available() && crc32c_clmul_available();
-#else
-  return false;
-#endif
+  return crc32c_path_best() >= CRC32C_PATH_THREE_CHAIN;
 }
 
 uint32_t crc32c_extend_sw(uint32_t crc, const void *data, size_t len) {
-  SL_ASSERT(data != NULL || len == 0);
-  if (len == 0)
-    return crc;
-  return ~crc32c_sw_update(~crc, data, len);
+  return crc32c_extend_path(CRC32C_PATH_TABLE, crc, data, len);
+}
+
+/* The raw register after len > 0 bytes along the best path; hw says
+ * whether the CPU has SSE4.2. Below the smallest fused block every
+ * hardware path is the one chain, so small inputs (single records) go
+ * there directly without asking for the other features. */
+static uint32_t crc32c_best_update(uint32_t reg, const uint8_t *p, size_t len,
+                                   bool hw) {
+#if CRC32C_HAVE_X86
+  if (hw && len < CRC32C_FUSED_MIN_BYTES)
+    return crc32c_x86_update(reg, p, len);
+#endif
+  return crc32c_path_update(crc32c_path_best_on(crc32c_cpu()), reg, p, len);
 }
 
 uint32_t crc32c_extend_hw(uint32_t crc, const void *data, size_t len) {
-  /* Calling it on a CPU without the instruction is a programmer error
-   * (it would die of SIGILL); say so clearly instead. */
-  SL_ASSERT(crc32c_hw_available());
+  /* Without SSE4.2 this would silently run the table: a misuse, since
+   * callers ask for the hardware to measure or test it. */
+  bool hw = crc32c_hw_available();
+  SL_ASSERT(hw);
   SL_ASSERT(data != NULL || len == 0);
-#if CRC32C_HAVE_X86
   if (len == 0)
     return crc;
-  if (len >= CRC32C_LANES * CRC32C_LANE_SHORT_BYTES && crc32c_clmul_available())
-    return ~crc32c_x86_update3(~crc, data, len);
-  return ~crc32c_x86_update(~crc, data, len);
-#else
-  return crc32c_extend_sw(crc, data, len);
-#endif
+  return ~crc32c_best_update(~crc, data, len, hw);
 }
 
 uint32_t crc32c_extend(uint32_t crc, const void *data, size_t len) {
-  if (crc32c_hw_available())
-    return crc32c_extend_hw(crc, data, len);
-  return crc32c_extend_sw(crc, data, len);
+  SL_ASSERT(data != NULL || len == 0);
+  if (len == 0)
+    return crc;
+  return ~crc32c_best_update(~crc, data, len, crc32c_hw_available());
 }
 
 uint32_t crc32c(const void *data, size_t len) {

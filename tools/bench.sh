@@ -7,6 +7,10 @@ build=${1:-build}
 bin="$build/bin"
 echo "== simulator (sluice-sim bench)"
 "$bin/sluice-sim" bench
+if [ -x "$bin/bench-crc32c" ]; then
+  echo "== CRC-32C (bench-crc32c: every path this CPU has, in cache)"
+  "$bin/bench-crc32c"
+fi
 if [ -x "$bin/sluice-log" ]; then
   echo "== partition log (sluice-log bench)"
   "$bin/sluice-log" bench --dir "$build/bench-log"
