@@ -67,6 +67,11 @@ int env_conn_send(env_conn_t *c, const uint8_t *data, size_t len) {
   return c->ops->conn_send(c, data, len);
 }
 
+int env_conn_sendv(env_conn_t *c, const env_iovec *iov, size_t n) {
+  SL_ASSERT(iov != NULL || n == 0);
+  return c->ops->conn_sendv(c, iov, n);
+}
+
 size_t env_conn_queued_bytes(env_conn_t *c) {
   return c->ops->conn_queued_bytes(c);
 }
@@ -97,6 +102,11 @@ int env_file_append(env_file_t *f, const void *data, size_t len) {
 int env_file_pread(env_file_t *f, void *buf, size_t len, uint64_t offset,
                    size_t *n_read) {
   return f->ops->file_pread(f, buf, len, offset, n_read);
+}
+
+int env_file_view(env_file_t *f, uint64_t offset, size_t len,
+                  const uint8_t **out) {
+  return f->ops->file_view(f, offset, len, out);
 }
 
 int env_file_size(env_file_t *f, uint64_t *size) {

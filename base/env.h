@@ -150,6 +150,22 @@ void env_conn_set_cbs(env_conn_t *conn, const env_conn_cbs *cbs, void *arg);
 int env_conn_send(env_conn_t *conn, const uint8_t *data, size_t len)
     __attribute__((warn_unused_result));
 
+/* One piece of a gathered send: len bytes at data (borrowed). */
+typedef struct env_iovec {
+  const void *data; /* may be NULL only when len == 0 */
+  size_t len;
+} env_iovec;
+
+/* Sends the n pieces in order, exactly as env_conn_send of their
+ * concatenation would: after anything queued, with the same errors and the
+ * same back-pressure accounting (queued bytes, on_drain). The pieces are
+ * borrowed for the call only: whatever the network does not take at once
+ * is copied. Lets a node send a frame built of a small encoded header and
+ * large borrowed pieces (a fetch response's record batches) without first
+ * copying them into one buffer. n may be 0; empty pieces are skipped. */
+int env_conn_sendv(env_conn_t *conn, const env_iovec *iov, size_t n)
+    __attribute__((warn_unused_result));
+
 /* Bytes queued and not yet handed to the network. */
 size_t env_conn_queued_bytes(env_conn_t *conn);
 
@@ -210,6 +226,31 @@ int env_file_append(env_file_t *file, const void *data, size_t len)
  * (short only at end of file). Errors: -EIO, -EBADF. */
 int env_file_pread(env_file_t *file, void *buf, size_t len, uint64_t offset,
                    size_t *n_read) __attribute__((warn_unused_result));
+
+/* A read-only view of the file's bytes [offset, offset+len) as they are
+ * now (exactly what env_file_pread would copy out): stores a pointer in
+ * *out, without copying where the implementation can (uv: mmap windows of
+ * the page cache). Needs ENV_O_READ. len 0 gives a valid, empty view.
+ *
+ * Lifetime: the view stays valid until control returns to the event loop
+ * (the end of the current callback; for code running outside any callback,
+ * until the loop next runs) or until the file is written, truncated or
+ * closed — through this handle or any other — whichever comes first. Many
+ * views, of one file or several, may be alive at once within one callback.
+ * The bytes must not be written through the pointer.
+ *
+ * Memory: an implementation may keep mappings between callbacks so that
+ * sequential views do not fault again, but no more than
+ * ENV_FILE_VIEW_KEEP_BYTES of them per env once a callback has returned
+ * (within one callback, views are never taken away, whatever their total).
+ *
+ * Errors: -ERANGE if offset+len is past the end of the file, -EIO (also
+ * injected by the simulator like a pread's), -EBADF, -EFBIG; *out is NULL
+ * on error. A file truncated by another process while it is viewed is not
+ * covered (on uv the process may get SIGBUS, as with any mmap). */
+#define ENV_FILE_VIEW_KEEP_BYTES ((size_t)64 << 20)
+int env_file_view(env_file_t *file, uint64_t offset, size_t len,
+                  const uint8_t **out) __attribute__((warn_unused_result));
 
 /* Current size in bytes (page cache view). */
 int env_file_size(env_file_t *file, uint64_t *size)
@@ -323,6 +364,7 @@ typedef struct env_ops {
                          void *);
   void (*conn_set_cbs)(env_conn_t *, const env_conn_cbs *, void *);
   int (*conn_send)(env_conn_t *, const uint8_t *, size_t);
+  int (*conn_sendv)(env_conn_t *, const env_iovec *, size_t);
   size_t (*conn_queued_bytes)(env_conn_t *);
   void (*conn_pause_reading)(env_conn_t *);
   void (*conn_resume_reading)(env_conn_t *);
@@ -336,6 +378,7 @@ typedef struct env_ops {
   int (*file_truncate)(env_file_t *, uint64_t);
   void (*file_fsync)(env_file_t *, env_done_cb, void *);
   void (*file_close)(env_file_t *);
+  int (*file_view)(env_file_t *, uint64_t, size_t, const uint8_t **);
   int (*mkdir)(env_t *, const char *);
   int (*rename)(env_t *, const char *, const char *);
   int (*unlink)(env_t *, const char *);

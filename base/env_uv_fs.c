@@ -10,12 +10,29 @@
  * A file's descriptor stays open while an fsync of it is in flight, even if
  * the node closes the file meanwhile, so the worker never syncs a recycled
  * descriptor.
+ *
+ * Views (env_file_view) are read-only MAP_SHARED mmap windows of the file:
+ * the page cache itself, so a view costs no copy, and bytes written later
+ * through pwrite are visible through the same window (Linux has one page
+ * cache for both). A window covers VIEW_WINDOW_BYTES-aligned chunks around
+ * the view and is kept after the callback returns, so sequential views of
+ * a file fault each page in once. The env keeps at most
+ * ENV_FILE_VIEW_KEEP_BYTES of windows between callbacks: when a view takes
+ * it past that, a prepare handle is started, and on the loop's next turn
+ * (when no callback can still hold a view) it unmaps the least recently
+ * used windows down to the budget. A file's windows are unmapped when it
+ * is truncated or closed. A window may reach past the end of the file
+ * (mapping it is allowed), but a view is only ever handed out below the
+ * size fstat reports at that moment, so no page past the end is touched
+ * (that would be SIGBUS). If mmap fails, the view is a private copy made
+ * with pread, freed on the next turn.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -33,6 +50,32 @@
 #define ENV_O_ALL                                                              \
   (ENV_O_READ | ENV_O_WRITE | ENV_O_CREATE | ENV_O_EXCL | ENV_O_TRUNC)
 
+/* Views map whole aligned chunks of this size (a power of two, a multiple
+ * of the page size): a view crossing a chunk boundary maps both chunks. */
+#define VIEW_WINDOW_BYTES ((uint64_t)8 << 20)
+_Static_assert(VIEW_WINDOW_BYTES <= ENV_FILE_VIEW_KEEP_BYTES,
+               "a window must fit in the budget");
+
+/* One mmap window [start, start+len) of a file. */
+typedef struct view_window {
+  struct env_uv__file *file;
+  uint8_t *addr;
+  uint64_t start;
+  size_t len;
+  GList lru_link;  /* in views->lru, most recently used first */
+  GList file_link; /* in file->windows */
+} view_window;
+
+/* The env's windows and what trims them (env_uv->views). */
+struct env_uv__views {
+  env_uv *env;
+  uv_prepare_t trim; /* runs at the next turn while started */
+  bool trim_started;
+  size_t mapped_bytes; /* sum of the windows' lengths */
+  GQueue lru;          /* of view_window */
+  GPtrArray *copies;   /* fallback views [owned], freed on the next turn */
+};
+
 typedef struct env_uv__file {
   env_file_t base; /* must be first */
   env_uv *env;
@@ -41,7 +84,9 @@ typedef struct env_uv__file {
    * fsync of the file has also synced it [owned]; NULL afterwards. */
   char *dir_unsynced;
   unsigned fsyncs_in_flight;
-  bool closed; /* env_file_close was called */
+  bool closed;    /* env_file_close was called */
+  bool readable;  /* opened with ENV_O_READ */
+  GQueue windows; /* of view_window (file_link), for views */
 } env_uv__file;
 
 /* One fsync on the thread pool. */
@@ -107,6 +152,7 @@ int env_uv__file_open(env_t *e, const char *path, int flags, env_file_t **out) {
   file->base.ops = &env_uv__ops;
   file->env = env;
   file->fd = fd;
+  file->readable = (flags & ENV_O_READ) != 0;
   if (flags & ENV_O_CREATE)
     file->dir_unsynced = g_path_get_dirname(path);
   g_hash_table_add(env->files, file);
@@ -122,6 +168,183 @@ out_close_fd:
 static bool range_fits(uint64_t offset, size_t len) {
   return offset <= (uint64_t)INT64_MAX &&
          (uint64_t)len <= (uint64_t)INT64_MAX - offset;
+}
+
+/* ---------------------------------------------------------------- views */
+
+/* Empty views point here (never NULL). */
+static const uint8_t view_empty[1];
+
+static void window_unmap(struct env_uv__views *v, view_window *w) {
+  g_queue_unlink(&v->lru, &w->lru_link);
+  g_queue_unlink(&w->file->windows, &w->file_link);
+  /* munmap fails only for a bad range, which would be our bug. */
+  int rc = munmap(w->addr, w->len);
+  SL_ASSERT(rc == 0);
+  SL_ASSERT(v->mapped_bytes >= w->len);
+  v->mapped_bytes -= w->len;
+  g_free(w);
+}
+
+/* Unmaps every window of the file (truncate, close: its views end). */
+static void views_drop_file(env_uv__file *file) {
+  struct env_uv__views *v = file->env->views;
+  GList *link;
+  while ((link = g_queue_peek_head_link(&file->windows)))
+    window_unmap(v, ((view_window *)link->data));
+}
+
+static void copies_free(struct env_uv__views *v) {
+  for (guint i = 0; i < v->copies->len; i++)
+    g_free(g_ptr_array_index(v->copies, i));
+  g_ptr_array_set_size(v->copies, 0);
+}
+
+/* The loop's next turn: no callback is running, so no view is alive. */
+static void views_trim(uv_prepare_t *handle) {
+  struct env_uv__views *v = handle->data;
+  copies_free(v);
+  GList *tail;
+  while (v->mapped_bytes > ENV_FILE_VIEW_KEEP_BYTES &&
+         (tail = g_queue_peek_tail_link(&v->lru)))
+    window_unmap(v, tail->data);
+  uv_prepare_stop(handle);
+  v->trim_started = false;
+}
+
+/* Trims on the next turn. The handle is referenced while started, so a
+ * loop with nothing else to do still runs that turn. */
+static void views_trim_later(struct env_uv__views *v) {
+  if (v->trim_started)
+    return;
+  int rc = uv_prepare_start(&v->trim, views_trim);
+  SL_ASSERT(rc == 0);
+  v->trim_started = true;
+}
+
+static struct env_uv__views *views_of(env_uv *env) {
+  if (env->views)
+    return env->views;
+  struct env_uv__views *v = g_new0(struct env_uv__views, 1);
+  v->env = env;
+  v->copies = g_ptr_array_new();
+  int rc = uv_prepare_init(env->loop, &v->trim);
+  SL_ASSERT(rc == 0);
+  v->trim.data = v;
+  env_uv__ref(env); /* until the handle's close callback */
+  env->views = v;
+  return v;
+}
+
+static void views_closed(uv_handle_t *handle) {
+  struct env_uv__views *v = handle->data;
+  env_uv *env = v->env;
+  g_ptr_array_free(v->copies, TRUE);
+  g_free(v);
+  env_uv__unref(env);
+}
+
+/* env_uv_free, after every file was closed. */
+static void views_close(env_uv *env) {
+  struct env_uv__views *v = env->views;
+  if (!v)
+    return;
+  SL_ASSERT(g_queue_is_empty(&v->lru) && v->mapped_bytes == 0);
+  copies_free(v);
+  env->views = NULL;
+  uv_close((uv_handle_t *)&v->trim, views_closed);
+}
+
+/* A window of file holding [offset, offset+len), or NULL. */
+static view_window *window_find(env_uv__file *file, uint64_t offset,
+                                size_t len) {
+  for (GList *l = file->windows.head; l; l = l->next) {
+    view_window *w = l->data;
+    if (offset >= w->start && offset + len <= w->start + w->len)
+      return w;
+  }
+  return NULL;
+}
+
+/* Maps the aligned chunks around [offset, offset+len); NULL if mmap
+ * fails. */
+static view_window *window_map(struct env_uv__views *v, env_uv__file *file,
+                               uint64_t offset, size_t len) {
+  uint64_t start = offset & ~(VIEW_WINDOW_BYTES - 1);
+  uint64_t end =
+      (offset + len + VIEW_WINDOW_BYTES - 1) & ~(VIEW_WINDOW_BYTES - 1);
+  if (end - start > SIZE_MAX)
+    return NULL;
+  void *addr = mmap(NULL, (size_t)(end - start), PROT_READ, MAP_SHARED,
+                    file->fd, (off_t)start);
+  if (addr == MAP_FAILED)
+    return NULL;
+  view_window *w = g_new0(view_window, 1);
+  w->file = file;
+  w->addr = addr;
+  w->start = start;
+  w->len = (size_t)(end - start);
+  w->lru_link.data = w;
+  w->file_link.data = w;
+  g_queue_push_head_link(&file->windows, &w->file_link);
+  v->mapped_bytes += w->len;
+  return w;
+}
+
+/* The fallback: a private copy, freed on the next turn. */
+static int view_copy(struct env_uv__views *v, env_uv__file *file,
+                     uint64_t offset, size_t len, const uint8_t **out) {
+  uint8_t *copy = g_try_malloc(len);
+  if (!copy)
+    return -ENOMEM;
+  size_t got = 0;
+  int rc = env_uv__file_pread(&file->base, copy, len, offset, &got);
+  if (rc == 0 && got < len)
+    rc = -ERANGE; /* shrunk since the size was checked */
+  if (rc < 0) {
+    g_free(copy);
+    return rc;
+  }
+  g_ptr_array_add(v->copies, copy);
+  views_trim_later(v);
+  *out = copy;
+  return 0;
+}
+
+int env_uv__file_view(env_file_t *f, uint64_t offset, size_t len,
+                      const uint8_t **out) {
+  env_uv__file *file = file_from(f);
+  SL_ASSERT(!file->closed && !file->env->closing);
+  SL_ASSERT(out != NULL);
+  *out = NULL;
+  if (!file->readable)
+    return -EBADF;
+  if (!range_fits(offset, len))
+    return -EFBIG;
+  /* The size now, not a remembered one: any handle may have shrunk it. */
+  struct stat st;
+  if (fstat(file->fd, &st) != 0)
+    return -errno;
+  if (offset + len > (uint64_t)st.st_size)
+    return -ERANGE;
+  if (len == 0) {
+    *out = view_empty;
+    return 0;
+  }
+  struct env_uv__views *v = views_of(file->env);
+  view_window *w = window_find(file, offset, len);
+  if (w) {
+    g_queue_unlink(&v->lru, &w->lru_link);
+  } else {
+    w = window_map(v, file, offset, len);
+    if (!w)
+      return view_copy(v, file, offset, len, out);
+    if (v->mapped_bytes > ENV_FILE_VIEW_KEEP_BYTES)
+      views_trim_later(v);
+  }
+  g_queue_push_head_link(&v->lru, &w->lru_link);
+  *out = w->addr + (offset - w->start);
+  return 0;
 }
 
 int env_uv__file_pwrite(env_file_t *f, const void *data, size_t len,
@@ -196,6 +419,7 @@ int env_uv__file_truncate(env_file_t *f, uint64_t size) {
   SL_ASSERT(!file->closed);
   if (size > (uint64_t)INT64_MAX)
     return -EFBIG;
+  views_drop_file(file);
   int rc;
   do {
     rc = ftruncate(file->fd, (off_t)size);
@@ -218,6 +442,7 @@ static void file_release_if_done(env_uv__file *file) {
 void env_uv__file_close(env_file_t *f) {
   env_uv__file *file = file_from(f);
   SL_ASSERT(!file->closed);
+  views_drop_file(file);
   file->closed = true;
   file_release_if_done(file);
 }
@@ -444,4 +669,5 @@ void env_uv__fs_close_all(env_uv *env) {
       env_uv__file_close(&file->base);
   }
   g_list_free(files);
+  views_close(env);
 }

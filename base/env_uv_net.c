@@ -21,8 +21,9 @@
  *
  * Bytes sent before the connection is open wait in `unsent`; afterwards a
  * send with nothing queued ahead of it is written at once from the caller's
- * bytes (uv_try_write), and only what the kernel did not take becomes one
- * uv_write with its own copy.
+ * bytes (uv_try_write; a gathered send, env_conn_sendv, as a writev of its
+ * pieces), and only what the kernel did not take becomes one uv_write with
+ * its own copy.
  */
 #include <errno.h>
 #include <string.h>
@@ -32,6 +33,10 @@
 
 /* Pending connections the kernel queues for a listener. */
 #define LISTEN_BACKLOG 511
+
+/* Pieces handed to one writev by env_conn_sendv's direct path (well under
+ * every system's IOV_MAX; a longer list takes several writevs). */
+#define CONN_SENDV_DIRECT_PIECES 64
 
 /* Idle time before TCP keep-alive probes start: a peer that vanished
  * without a FIN or RST is noticed eventually even if the node sends
@@ -441,10 +446,47 @@ void env_uv__conn_set_cbs(env_conn_t *c, const env_conn_cbs *cbs, void *arg) {
   conn->cbs_set = true;
 }
 
-int env_uv__conn_send(env_conn_t *c, const uint8_t *data, size_t len) {
+/* Writes the pieces straight from the caller's memory (one writev per
+ * CONN_SENDV_DIRECT_PIECES pieces) while the kernel takes them whole.
+ * Returns the bytes written, or a negative libuv error. */
+static ssize_t conn_try_writev(env_uv__conn *conn, const env_iovec *iov,
+                               size_t n) {
+  uv_buf_t bufs[CONN_SENDV_DIRECT_PIECES];
+  ssize_t total = 0;
+  size_t i = 0;
+  while (i < n) {
+    unsigned nbufs = 0;
+    size_t want = 0;
+    for (; i < n && nbufs < CONN_SENDV_DIRECT_PIECES; i++) {
+      if (iov[i].len == 0)
+        continue;
+      bufs[nbufs++] = uv_buf_init((char *)iov[i].data, (unsigned)iov[i].len);
+      want += iov[i].len;
+    }
+    if (nbufs == 0)
+      break;
+    int w = uv_try_write((uv_stream_t *)&conn->tcp, bufs, nbufs);
+    if (w == UV_EAGAIN || w == UV_ENOSYS)
+      break;
+    if (w < 0)
+      return total > 0 ? total : w;
+    total += w;
+    if ((size_t)w < want)
+      break;
+  }
+  return total;
+}
+
+int env_uv__conn_sendv(env_conn_t *c, const env_iovec *iov, size_t n) {
   env_uv__conn *conn = conn_from(c);
   SL_ASSERT(!conn->user_closed);
-  SL_ASSERT(data != NULL || len == 0);
+  SL_ASSERT(iov != NULL || n == 0);
+  size_t len = 0;
+  for (size_t i = 0; i < n; i++) {
+    SL_ASSERT(iov[i].data != NULL || iov[i].len == 0);
+    SL_ASSERT(iov[i].len <= SIZE_MAX - len);
+    len += iov[i].len;
+  }
   if (conn->tearing_down)
     return -EPIPE;
   if (len == 0)
@@ -455,32 +497,51 @@ int env_uv__conn_send(env_conn_t *c, const uint8_t *data, size_t len) {
    * what the kernel did not take. On a healthy connection that is usually
    * nothing, which saves a malloc and a copy of every response. Order is
    * kept because this runs only with an empty queue. */
+  size_t skip = 0;
   if (conn->state == CONN_OPEN && conn_queued(conn) == 0) {
-    uv_buf_t direct = uv_buf_init((char *)data, (unsigned)len);
-    int n = uv_try_write((uv_stream_t *)&conn->tcp, &direct, 1);
-    if (n > 0) {
-      data += n;
-      len -= (size_t)n;
-      if (len == 0)
-        return 0;
-    } else if (n != UV_EAGAIN && n != UV_ENOSYS) {
-      conn_fail(conn, n);
+    ssize_t w = conn_try_writev(conn, iov, n);
+    if (w < 0) {
+      conn_fail(conn, (int)w);
       return -EPIPE; /* on_close will tell why */
     }
+    skip = (size_t)w;
+    if (skip == len)
+      return 0;
   }
-  send_req *w = g_malloc(sizeof *w + len);
+  /* The rest, after the first `skip` bytes, becomes one queued write. */
+  send_req *w = g_malloc(sizeof *w + (len - skip));
   w->conn = conn;
-  w->len = len;
-  memcpy(w->data, data, len);
+  w->len = len - skip;
+  size_t at = 0;
+  for (size_t i = 0; i < n; i++) {
+    size_t piece = iov[i].len;
+    const uint8_t *p = iov[i].data;
+    if (skip >= piece) {
+      skip -= piece;
+      continue;
+    }
+    p += skip;
+    piece -= skip;
+    skip = 0;
+    memcpy(w->data + at, p, piece);
+    at += piece;
+  }
+  SL_ASSERT(at == w->len);
   if (conn->state != CONN_OPEN) {
     g_queue_push_tail(&conn->unsent, w);
-    conn->unsent_bytes += len;
+    conn->unsent_bytes += w->len;
   } else if (conn_write(conn, w) < 0) {
     return -EPIPE; /* on_close will tell why */
   }
   if (conn_queued(conn) >= ENV_CONN_DRAIN_BYTES)
     conn->above_drain = true;
   return 0;
+}
+
+int env_uv__conn_send(env_conn_t *c, const uint8_t *data, size_t len) {
+  SL_ASSERT(data != NULL || len == 0);
+  env_iovec one = {data, len};
+  return env_uv__conn_sendv(c, &one, 1);
 }
 
 size_t env_uv__conn_queued_bytes(env_conn_t *c) {

@@ -36,6 +36,9 @@ typedef struct env_uv {
   GHashTable *listeners; /* set of open env_uv__listener */
   GHashTable *conns;     /* set of env_uv__conn not yet freed */
   GHashTable *files;     /* set of env_uv__file not yet freed */
+  /* env_file_view's mmap windows and their trimming (env_uv_fs.c);
+   * NULL until the first view [owned]. */
+  struct env_uv__views *views;
   GHashTable *metrics;   /* name [owned] -> int64_t [owned] */
   env_log_level log_level_min;
   FILE *log_out;   /* NULL = stderr */
@@ -82,6 +85,7 @@ env_conn_t *env_uv__connect(env_t *env, const char *host, uint16_t port,
                             const env_conn_cbs *cbs, void *arg);
 void env_uv__conn_set_cbs(env_conn_t *conn, const env_conn_cbs *cbs, void *arg);
 int env_uv__conn_send(env_conn_t *conn, const uint8_t *data, size_t len);
+int env_uv__conn_sendv(env_conn_t *conn, const env_iovec *iov, size_t n);
 size_t env_uv__conn_queued_bytes(env_conn_t *conn);
 void env_uv__conn_pause_reading(env_conn_t *conn);
 void env_uv__conn_resume_reading(env_conn_t *conn);
@@ -103,6 +107,8 @@ int env_uv__file_size(env_file_t *file, uint64_t *size);
 int env_uv__file_truncate(env_file_t *file, uint64_t size);
 void env_uv__file_fsync(env_file_t *file, env_done_cb cb, void *arg);
 void env_uv__file_close(env_file_t *file);
+int env_uv__file_view(env_file_t *file, uint64_t offset, size_t len,
+                      const uint8_t **out);
 int env_uv__mkdir(env_t *env, const char *path);
 int env_uv__rename(env_t *env, const char *from, const char *to);
 int env_uv__unlink(env_t *env, const char *path);

@@ -329,6 +329,41 @@ int sim_disk_pread(sim_disk_t *d, sim_disk_file_t *f, void *buf, size_t len,
   return 0;
 }
 
+/* Empty views point here (never NULL). */
+static const uint8_t view_empty[1];
+
+int sim_disk_view(sim_disk_t *d, sim_disk_file_t *f, uint64_t offset,
+                  size_t len, sim_disk_scratch_fn scratch, void *scratch_arg,
+                  const uint8_t **out) {
+  SL_ASSERT(f && f->disk == d && scratch && out);
+  *out = NULL;
+  /* The same checks, in the same order, as sim_disk_pread: a view uses up
+   * an injected read EIO exactly as a pread would. */
+  if (!(f->flags & ENV_O_READ))
+    return -EBADF;
+  if (d->fail_read) {
+    d->fail_read = false;
+    return -EIO;
+  }
+  const sim_disk__image *img = &f->inode->vol;
+  if (offset > img->size_bytes || len > img->size_bytes - offset)
+    return -ERANGE;
+  if (len == 0) {
+    *out = view_empty;
+    return 0;
+  }
+  size_t in_page = (size_t)(offset % SIM_DISK__PAGE_BYTES);
+  if (len <= SIM_DISK__PAGE_BYTES - in_page) {
+    *out = sim_disk__image_at(img, offset);
+    return 0;
+  }
+  uint8_t *copy = scratch(scratch_arg, len);
+  size_t n = sim_disk__image_read(img, offset, copy, len);
+  SL_ASSERT(n == len);
+  *out = copy;
+  return 0;
+}
+
 int sim_disk_size(sim_disk_t *d, sim_disk_file_t *f, uint64_t *size) {
   SL_ASSERT(f && f->disk == d && size);
   *size = f->inode->vol.size_bytes;

@@ -96,6 +96,20 @@ int sim_disk_append(sim_disk_t *d, sim_disk_file_t *f, const void *data,
 int sim_disk_pread(sim_disk_t *d, sim_disk_file_t *f, void *buf, size_t len,
                    uint64_t offset, size_t *n_read)
     __attribute__((warn_unused_result));
+/* env_file_view's disk half: a read-only pointer to [offset, offset+len)
+ * of the volatile image, with pread's faults (-EBADF without ENV_O_READ;
+ * an injected read EIO is used up the same way) and -ERANGE past the end.
+ * A range inside one 4 KiB page is a pointer into that page, valid until
+ * the file is next written, truncated or closed, or the disk crashes.
+ * Pages are not contiguous in memory, so a longer range is copied into
+ * scratch(scratch_arg, len) (len bytes owned by the caller, which decides
+ * how long they live); scratch is only called then. Bit rot flipped into
+ * the volatile image is visible either way. len 0 gives a non-NULL empty
+ * view. */
+typedef uint8_t *(*sim_disk_scratch_fn)(void *arg, size_t len);
+int sim_disk_view(sim_disk_t *d, sim_disk_file_t *f, uint64_t offset,
+                  size_t len, sim_disk_scratch_fn scratch, void *scratch_arg,
+                  const uint8_t **out) __attribute__((warn_unused_result));
 int sim_disk_size(sim_disk_t *d, sim_disk_file_t *f, uint64_t *size)
     __attribute__((warn_unused_result));
 int sim_disk_truncate(sim_disk_t *d, sim_disk_file_t *f, uint64_t size)

@@ -98,6 +98,16 @@ size_t sim_disk__image_read(const sim_disk__image *img, uint64_t offset,
   return n;
 }
 
+/* What a NULL slot reads as. */
+static const uint8_t zero_page[SIM_DISK__PAGE_BYTES];
+
+const uint8_t *sim_disk__image_at(const sim_disk__image *img, uint64_t offset) {
+  SL_ASSERT(offset < img->size_bytes);
+  const sim_disk__page *p = img->pages[offset / SIM_DISK__PAGE_BYTES];
+  size_t in_page = (size_t)(offset % SIM_DISK__PAGE_BYTES);
+  return (p ? p->bytes : zero_page) + in_page;
+}
+
 void sim_disk__image_write(sim_disk__image *img, uint64_t offset,
                            const void *data, size_t len) {
   if (len == 0)

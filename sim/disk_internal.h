@@ -82,6 +82,9 @@ typedef struct sim_disk__image {
 void sim_disk__image_init(sim_disk__image *img);
 void sim_disk__image_free(sim_disk__image *img);
 /* Copies up to len bytes at offset into buf; returns the count. */
+/* The bytes at offset (< size) up to the end of its page, in place: a
+ * pointer into the page, or into a shared page of zeros for a hole. */
+const uint8_t *sim_disk__image_at(const sim_disk__image *img, uint64_t offset);
 size_t sim_disk__image_read(const sim_disk__image *img, uint64_t offset,
                             void *buf, size_t len);
 /* Writes len bytes at offset, growing the image (a gap reads as zeros). */

@@ -8,6 +8,16 @@
  * harmless no-op — writes are dropped (return 0), opens and reads fail with
  * -EIO, closes and cancels succeed, and nothing is ever called back. A
  * handle made by an earlier incarnation is dead for good.
+ *
+ * File views (env_file_view) come from sim_disk_view: a pointer into the
+ * page holding the range, or a copy when it spans pages. Copies live until
+ * the file's next view made in a later event (the callback that held them
+ * has returned by then), or until the file is written, truncated or closed
+ * through that handle — so a copy used after one of those reads freed
+ * memory, which ASan builds report. A view consumes an injected read EIO
+ * exactly as a pread would and records no trace event (neither does
+ * pread): a scenario's trace does not depend on which of the two a node
+ * uses.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -29,9 +39,22 @@ typedef struct sim__file {
    * the completion can tell that its callback must not run (env.h). */
   unsigned fsyncs_pending;
   bool closed;
+  /* Views longer than a page are copies (sim/disk.h): [owned] buffers,
+   * freed by the first view of a later event, or when the file is written,
+   * truncated or closed (ends env.h gives a view). NULL until needed. */
+  GPtrArray *view_copies;
+  uint64_t view_copies_event; /* sim->events_run when they were made */
 } sim__file;
 
 static sim__file *file_of(env_file_t *f) { return (sim__file *)f; }
+
+static void view_copies_free(sim__file *f) {
+  if (!f->view_copies)
+    return;
+  for (guint i = 0; i < f->view_copies->len; i++)
+    g_free(g_ptr_array_index(f->view_copies, i));
+  g_ptr_array_set_size(f->view_copies, 0);
+}
 
 static bool node_live(const sim_node_t *node) { return !node->dead; }
 
@@ -195,6 +218,7 @@ static int env_sim_file_pwrite(env_file_t *ef, const void *data, size_t len,
   sim__file *f = file_of(ef);
   if (!file_live(f))
     return 0;
+  view_copies_free(f);
   return sim_disk_pwrite(f->node->disk, f->df, data, len, offset);
 }
 
@@ -202,6 +226,7 @@ static int env_sim_file_append(env_file_t *ef, const void *data, size_t len) {
   sim__file *f = file_of(ef);
   if (!file_live(f))
     return 0;
+  view_copies_free(f);
   return sim_disk_append(f->node->disk, f->df, data, len);
 }
 
@@ -212,6 +237,31 @@ static int env_sim_file_pread(env_file_t *ef, void *buf, size_t len,
   if (!file_live(f))
     return -EIO;
   return sim_disk_pread(f->node->disk, f->df, buf, len, offset, n_read);
+}
+
+static uint8_t *view_scratch(void *arg, size_t len) {
+  sim__file *f = arg;
+  uint8_t *copy = g_malloc(len);
+  g_ptr_array_add(f->view_copies, copy);
+  return copy;
+}
+
+/* Faults as for pread (sim_disk_view), and no trace event either. */
+static int env_sim_file_view(env_file_t *ef, uint64_t offset, size_t len,
+                             const uint8_t **out) {
+  sim__file *f = file_of(ef);
+  SL_ASSERT(out != NULL);
+  *out = NULL;
+  if (!file_live(f))
+    return -EIO;
+  SL_ASSERT(!f->closed);
+  uint64_t event = f->node->sim->events_run;
+  if (!f->view_copies)
+    f->view_copies = g_ptr_array_new();
+  else if (f->view_copies_event != event)
+    view_copies_free(f); /* made in an earlier callback: no longer alive */
+  f->view_copies_event = event;
+  return sim_disk_view(f->node->disk, f->df, offset, len, view_scratch, f, out);
 }
 
 static int env_sim_file_size(env_file_t *ef, uint64_t *size) {
@@ -226,13 +276,19 @@ static int env_sim_file_truncate(env_file_t *ef, uint64_t size) {
   sim__file *f = file_of(ef);
   if (!file_live(f))
     return 0;
+  view_copies_free(f);
   return sim_disk_truncate(f->node->disk, f->df, size);
 }
 
 /* An fsync's completion. The disk half runs whatever became of the node
  * (the kernel finishes a write-back even if the process died; a crashed
  * disk ignores the ticket); the callback only for the same incarnation. */
-static void file_free(sim__file *f) { g_free(f); }
+static void file_free(sim__file *f) {
+  view_copies_free(f);
+  if (f->view_copies)
+    g_ptr_array_free(f->view_copies, TRUE);
+  g_free(f);
+}
 
 static void fsync_fire(sim_t *sim, const sim__event *ev) {
   sim_node_t *node = ev->obj;
@@ -301,6 +357,7 @@ static void env_sim_file_close(env_file_t *ef) {
   SL_ASSERT(!f->closed);
   sim_disk_close(f->node->disk, f->df);
   f->df = NULL;
+  view_copies_free(f);
   if (f->fsyncs_pending > 0) {
     f->closed = true; /* freed by the last completion */
     return;
@@ -435,6 +492,7 @@ const env_ops sim__env_ops = {
     .connect = sim__net_connect,
     .conn_set_cbs = sim__net_conn_set_cbs,
     .conn_send = sim__net_conn_send,
+    .conn_sendv = sim__net_conn_sendv,
     .conn_queued_bytes = sim__net_conn_queued_bytes,
     .conn_pause_reading = sim__net_conn_pause_reading,
     .conn_resume_reading = sim__net_conn_resume_reading,
@@ -448,6 +506,7 @@ const env_ops sim__env_ops = {
     .file_truncate = env_sim_file_truncate,
     .file_fsync = env_sim_file_fsync,
     .file_close = env_sim_file_close,
+    .file_view = env_sim_file_view,
     .mkdir = env_sim_mkdir,
     .rename = env_sim_rename,
     .unlink = env_sim_unlink,

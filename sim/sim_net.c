@@ -628,6 +628,41 @@ int sim__net_conn_send(env_conn_t *ec, const uint8_t *data, size_t len) {
   return 0;
 }
 
+/* The concatenation becomes one segment, exactly as one env_conn_send of it
+ * would: the same bytes, one link-latency draw, the same limits, so a node
+ * switching between the two leaves its trace unchanged. */
+int sim__net_conn_sendv(env_conn_t *ec, const env_iovec *iov, size_t n) {
+  sim__end *e = end_of(ec);
+  sim__conn *c = e->conn;
+  if (!end_live(e))
+    return 0; /* dead env: dropped */
+  SL_ASSERT(!e->finished);
+  SL_ASSERT(iov != NULL || n == 0);
+  if (e->in_on_close)
+    return -EPIPE;
+  size_t len = 0;
+  for (size_t i = 0; i < n; i++) {
+    SL_ASSERT(iov[i].data != NULL || iov[i].len == 0);
+    SL_ASSERT(iov[i].len <= SIZE_MAX - len);
+    len += iov[i].len;
+  }
+  if (len == 0 || c->over)
+    return 0; /* the break is on its way to on_close */
+  sim__dir *d = &c->dirs[e->idx];
+  if (dir_queued(d) + len > SIM__CONN_QUEUE_BYTES_MAX)
+    return -ENOBUFS;
+  for (size_t i = 0; i < n; i++)
+    if (iov[i].len > 0)
+      g_byte_array_append(d->bytes, iov[i].data, (guint)iov[i].len);
+  if (c->established)
+    dir_add_seg(c, e->idx, len, false);
+  else
+    d->unsched_bytes += len;
+  if (dir_queued(d) > ENV_CONN_DRAIN_BYTES)
+    d->drain_armed = true;
+  return 0;
+}
+
 size_t sim__net_conn_queued_bytes(env_conn_t *ec) {
   sim__end *e = end_of(ec);
   if (e->conn->over)

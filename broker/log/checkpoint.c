@@ -430,6 +430,24 @@ int32_t log__epochs_for_offset(const log_t *log, int64_t offset) {
   return lo == 0 ? -1 : g_array_index(a, log__epoch_entry, lo - 1).epoch;
 }
 
+void log__epochs_range(const log_t *log, int64_t offset, int32_t *epoch,
+                       int64_t *start, int64_t *end) {
+  const GArray *a = log->epochs;
+  guint lo = 0, hi = a->len; /* [0, lo) start <= offset */
+  while (lo < hi) {
+    guint mid = lo + (hi - lo) / 2;
+    if (g_array_index(a, log__epoch_entry, mid).start_offset <= offset)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  *epoch = lo == 0 ? -1 : g_array_index(a, log__epoch_entry, lo - 1).epoch;
+  *start = lo == 0 ? INT64_MIN
+                   : g_array_index(a, log__epoch_entry, lo - 1).start_offset;
+  *end = lo == a->len ? INT64_MAX
+                      : g_array_index(a, log__epoch_entry, lo).start_offset;
+}
+
 int32_t log_latest_epoch(const log_t *log) {
   const GArray *a = log->epochs;
   return a->len ? g_array_index(a, log__epoch_entry, a->len - 1).epoch : -1;

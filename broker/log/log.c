@@ -664,11 +664,51 @@ int log_roll(log_t *log) {
 
 /* ----------------------------------------------------------------- reading */
 
+/* A view of [pos, pos+want) of seg's file, cut short at the end of the
+ * file the way a pread would be (*got may be < want; the checks below then
+ * find the batch incomplete). */
+static int segment_view(log__segment *seg, uint64_t pos, uint64_t want,
+                        const uint8_t **p, size_t *got) {
+  *p = NULL;
+  *got = 0;
+  int rc = env_file_view(seg->file, pos, (size_t)want, p);
+  if (rc == -ERANGE) {
+    /* The file is shorter than the segment thinks (damage): view what is
+     * there. */
+    uint64_t size = 0;
+    rc = env_file_size(seg->file, &size);
+    if (rc < 0)
+      return KERR_KAFKA_STORAGE_ERROR;
+    want = size > pos ? MIN(want, size - pos) : 0;
+    rc = env_file_view(seg->file, pos, (size_t)want, p);
+  }
+  if (rc < 0)
+    return KERR_KAFKA_STORAGE_ERROR;
+  *got = (size_t)want;
+  return KERR_NONE;
+}
+
+/* The leader epoch a batch ending at `last` must carry, from a one-entry
+ * cache of the epoch range [start, end) that held the previous batch: a
+ * read of many small batches does one binary search, not one per batch. */
+typedef struct epoch_range {
+  int64_t start, end;
+  int32_t epoch;
+} epoch_range;
+
+static int32_t epoch_for(const log_t *log, epoch_range *r, int64_t last) {
+  if (last < r->start || last >= r->end)
+    log__epochs_range(log, last, &r->epoch, &r->start, &r->end);
+  return r->epoch;
+}
+
 /* Reads from seg starting at the batch holding `offset`. *stop is true when
- * this segment answered (even with nothing), false to try the next one. */
+ * this segment answered (even with nothing), false to try the next one. On
+ * success with batches, (*data, *len) is a view of them (env_file_view). */
 static int read_segment(log_t *log, size_t seg_i, int64_t offset,
-                        size_t max_bytes, int64_t offset_max, buf_t *out,
-                        log_read_info *info, bool *stop) {
+                        size_t max_bytes, int64_t offset_max,
+                        const uint8_t **data, size_t *len, log_read_info *info,
+                        bool *stop) {
   log__segment *seg = g_ptr_array_index(log->segments, seg_i);
   bool active = seg_i + 1 == log->segments->len;
   bool found = false;
@@ -694,39 +734,31 @@ static int read_segment(log_t *log, size_t seg_i, int64_t offset,
              : ((log__segment *)g_ptr_array_index(log->segments, seg_i + 1))
                        ->base_offset -
                    1;
-  /* Read max_bytes plus the next batch's first bytes (to check that its
+  /* View max_bytes plus the next batch's first bytes (to check that its
    * base offset follows the last one returned). */
   uint64_t left = seg->size_bytes - pos;
   uint64_t want =
       (uint64_t)MAX(max_bytes, BATCH_HEADER_BYTES) + BATCH_LOG_OVERHEAD;
   if (want > left)
     want = left;
-  size_t start = out->len;
-  buf_reserve(out, (size_t)want);
+  const uint8_t *p = NULL;
   size_t got = 0;
-  int rc =
-      env_file_pread(seg->file, out->data + start, (size_t)want, pos, &got);
-  if (rc < 0)
-    return KERR_KAFKA_STORAGE_ERROR;
-  int64_t first = got >= BATCH_LOG_OVERHEAD
-                      ? batch_total_bytes(out->data + start, got)
-                      : -1;
+  int rc = segment_view(seg, pos, want, &p, &got);
+  if (rc != KERR_NONE)
+    return rc;
+  int64_t first = got >= BATCH_LOG_OVERHEAD ? batch_total_bytes(p, got) : -1;
   if (first < BATCH_HEADER_BYTES || (uint64_t)first > left)
     return KERR_CORRUPT_MESSAGE;
   if ((uint64_t)first > got) {
     /* KIP-74: the first batch goes out whole even past max_bytes. */
-    uint64_t more = MIN((uint64_t)first + BATCH_LOG_OVERHEAD, left) - got;
-    buf_reserve(out, got + (size_t)more);
-    size_t got2 = 0;
-    rc = env_file_pread(seg->file, out->data + start + got, (size_t)more,
-                        pos + got, &got2);
-    if (rc < 0)
-      return KERR_KAFKA_STORAGE_ERROR;
-    got += got2;
+    rc = segment_view(seg, pos, MIN((uint64_t)first + BATCH_LOG_OVERHEAD, left),
+                      &p, &got);
+    if (rc != KERR_NONE)
+      return rc;
     if ((uint64_t)first > got)
       return KERR_CORRUPT_MESSAGE;
   }
-  const uint8_t *p = out->data + start;
+  epoch_range epochs = {.start = 0, .end = -1, .epoch = -1};
   size_t off = 0, kept = 0, count = 0;
   size_t last_start = 0;
   int64_t prev_before_last = prev;
@@ -741,7 +773,7 @@ static int read_segment(log_t *log, size_t seg_i, int64_t offset,
     ok = ok && log__batch_check(p + off, (size_t)total, &h, true) == KERR_NONE;
     int64_t last = ok ? batch_last_offset(&h) : 0;
     ok = ok && h.base_offset > prev && h.base_offset >= seg->base_offset &&
-         last <= limit && log__epochs_for_offset(log, last) == h.leader_epoch;
+         last <= limit && epoch_for(log, &epochs, last) == h.leader_epoch;
     if (!ok) {
       if (count == 0)
         return KERR_CORRUPT_MESSAGE;
@@ -759,12 +791,12 @@ static int read_segment(log_t *log, size_t seg_i, int64_t offset,
   if (count > 0) {
     /* The successor (or the end of the data) must agree with the last
      * batch's offsets; a rotted base offset shows up here. */
-    bool bad = false;
+    bool mismatch = false;
     if (kept + 8 <= got)
-      bad = (int64_t)be64_load(p + kept) <= prev;
+      mismatch = (int64_t)be64_load(p + kept) <= prev;
     else if (pos + kept == seg->size_bytes && active)
-      bad = prev != log->log_end_offset - 1;
-    if (bad) {
+      mismatch = prev != log->log_end_offset - 1;
+    if (mismatch) {
       if (count == 1)
         return KERR_CORRUPT_MESSAGE;
       count--;
@@ -774,7 +806,8 @@ static int read_segment(log_t *log, size_t seg_i, int64_t offset,
   }
   if (count == 0)
     return KERR_NONE; /* the first batch is past offset_max */
-  out->len = start + kept;
+  *data = p;
+  *len = kept;
   info->offset_next = prev + 1;
   info->batch_count = count;
   log->hint_valid = true;
@@ -784,9 +817,12 @@ static int read_segment(log_t *log, size_t seg_i, int64_t offset,
   return KERR_NONE;
 }
 
-int log_read(log_t *log, int64_t offset, size_t max_bytes, int64_t offset_max,
-             buf_t *out, log_read_info *info) {
-  SL_ASSERT(log && out && info);
+int log_read_view(log_t *log, int64_t offset, size_t max_bytes,
+                  int64_t offset_max, const uint8_t **data, size_t *len,
+                  log_read_info *info) {
+  SL_ASSERT(log && data && len && info);
+  *data = NULL;
+  *len = 0;
   info->log_start_offset = log->log_start_offset;
   info->log_end_offset = log->log_end_offset;
   info->offset_next = offset;
@@ -799,13 +835,13 @@ int log_read(log_t *log, int64_t offset, size_t max_bytes, int64_t offset_max,
     return KERR_NONE;
   ssize_t i = log__segment_find(log, offset);
   SL_ASSERT(i >= 0);
-  size_t start = out->len;
   for (; (guint)i < log->segments->len; i++) {
     bool stop = false;
-    int rc = read_segment(log, (size_t)i, offset, max_bytes, offset_max, out,
-                          info, &stop);
+    int rc = read_segment(log, (size_t)i, offset, max_bytes, offset_max, data,
+                          len, info, &stop);
     if (rc != KERR_NONE) {
-      out->len = start;
+      *data = NULL;
+      *len = 0;
       info->batch_count = 0;
       info->offset_next = offset;
       if (rc == KERR_CORRUPT_MESSAGE)
@@ -818,6 +854,17 @@ int log_read(log_t *log, int64_t offset, size_t max_bytes, int64_t offset_max,
   }
   info->offset_next = log->log_end_offset;
   return KERR_NONE;
+}
+
+int log_read(log_t *log, int64_t offset, size_t max_bytes, int64_t offset_max,
+             buf_t *out, log_read_info *info) {
+  SL_ASSERT(log && out && info);
+  const uint8_t *data = NULL;
+  size_t len = 0;
+  int rc = log_read_view(log, offset, max_bytes, offset_max, &data, &len, info);
+  if (rc == KERR_NONE && len > 0)
+    buf_append(out, data, len);
+  return rc;
 }
 
 /* ---------------------------------------------------------- find by time */

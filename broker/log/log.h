@@ -262,6 +262,21 @@ int log_read(log_t *log, int64_t offset, size_t max_bytes, int64_t offset_max,
              buf_t *out, log_read_info *info)
     __attribute__((warn_unused_result));
 
+/* log_read without the copy: the same batches, checked the same way (every
+ * batch's CRC included), with the same errors, but (*data, *len) is a view
+ * of them in the segment file (env_file_view) instead of bytes appended to
+ * a buffer. *len is 0 (and *data NULL) when nothing is returned or on
+ * error. The view is valid as env_file_view says — until control returns
+ * to the event loop or the segment file is written, truncated or closed —
+ * and in any case only until the log is next changed (any call but reads
+ * and state queries: append, truncation, retention, compaction, roll,
+ * flush, close): copy or send the bytes before that. Several views from
+ * one callback may be alive together. Kafka's counterpart is the
+ * FileRecords slice a fetch hands to sendfile. */
+int log_read_view(log_t *log, int64_t offset, size_t max_bytes,
+                  int64_t offset_max, const uint8_t **data, size_t *len,
+                  log_read_info *info) __attribute__((warn_unused_result));
+
 /* ListOffsets by timestamp: the first offset (in offset order) whose record
  * timestamp is >= timestamp_ms, and that record's timestamp; *offset = -1
  * (and *found_ts = -1) if there is none. Records below the log start offset

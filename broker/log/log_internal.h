@@ -206,6 +206,10 @@ void log__epochs_truncate_start(log_t *log, int64_t start_offset);
 void log__epochs_clear(log_t *log);
 /* The epoch of the batch holding `offset` per the cache (-1 if none). */
 int32_t log__epochs_for_offset(const log_t *log, int64_t offset);
+/* The same, plus the offset range [*start, *end) over which that answer
+ * holds (the whole range before the first entry gives -1). */
+void log__epochs_range(const log_t *log, int64_t offset, int32_t *epoch,
+                       int64_t *start, int64_t *end);
 /* Parses leader-epoch-checkpoint text; false if malformed. */
 bool log__epochs_parse(const char *text, size_t len, GArray *out);
 GString *log__epochs_format(const GArray *entries);

@@ -21,6 +21,7 @@
  * input byte: arrays are loops.
  */
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/assert.h"
@@ -573,10 +574,25 @@ int proto_decode(const proto_message *m, int16_t version, const uint8_t *p,
 
 typedef struct enc_ctx {
   buf_t *out;
+  proto_pieces *pieces; /* NULL: records are copied into out */
   int16_t version;
   bool flexible;
   int err;
 } enc_ctx;
+
+static void pieces_add(proto_pieces *p, size_t at, const uint8_t *data,
+                       size_t len) {
+  if (p->count == p->cap) {
+    size_t cap = p->cap ? p->cap * 2 : 16;
+    SL_ASSERT(cap <= SIZE_MAX / sizeof *p->items);
+    p->items = realloc(p->items, cap * sizeof *p->items);
+    SL_ASSERT(p->items); /* out of memory aborts, as buf_t does */
+    p->cap = cap;
+  }
+  SL_ASSERT(p->count == 0 || p->items[p->count - 1].at <= at);
+  p->items[p->count++] = (proto_piece){at, data, len};
+  p->bytes += len;
+}
 
 static void enc_length(enc_ctx *c, int64_t n, int classic_bytes) {
   if (c->flexible)
@@ -648,7 +664,10 @@ static void enc_value(enc_ctx *c, proto_type t, const proto_struct *sub,
       return;
     }
     enc_length(c, v.len, 4);
-    if (v.len > 0)
+    if (v.len > 0 && t == PROTO_RECORDS && c->pieces &&
+        (size_t)v.len >= c->pieces->min_bytes)
+      pieces_add(c->pieces, c->out->len, v.data, (size_t)v.len);
+    else if (v.len > 0)
       buf_append(c->out, v.data, (size_t)v.len);
     return;
   }
@@ -704,7 +723,11 @@ static void enc_tagged(enc_ctx *c, const proto_struct *s, const uint8_t *p,
     last_tag = next->tag;
     buf_put_uvarint32(c->out, (uint32_t)next->tag);
     size_t start = c->out->len;
+    /* The payload is measured and moved in out: no pieces inside it. */
+    proto_pieces *pieces = c->pieces;
+    c->pieces = NULL;
     enc_field(c, next, p + next->offset, depth);
+    c->pieces = pieces;
     size_t payload_bytes = c->out->len - start;
     if (payload_bytes > UINT32_MAX) {
       c->err = PROTO_ERR_ENCODE;
@@ -740,6 +763,64 @@ int proto_encode_struct(const proto_struct *s, int16_t version, bool flexible,
   if (c.err)
     out->len = start;
   return c.err;
+}
+
+int proto__encode_pieces(const proto_message *m, int16_t version,
+                         const void *msg, buf_t *out, proto_pieces *pieces) {
+  SL_ASSERT(m && msg && out);
+  SL_ASSERT(proto_vrange_has(m->versions, version));
+  size_t start = out->len;
+  size_t count = pieces ? pieces->count : 0;
+  size_t bytes = pieces ? pieces->bytes : 0;
+  enc_ctx c = {.out = out,
+               .pieces = pieces,
+               .version = version,
+               .flexible = proto_message_flexible(m, version)};
+  enc_struct(&c, m->body, msg, 1);
+  if (c.err) {
+    out->len = start;
+    if (pieces) {
+      pieces->count = count;
+      pieces->bytes = bytes;
+    }
+  }
+  return c.err;
+}
+
+void proto_pieces_init(proto_pieces *p, size_t min_bytes) {
+  SL_ASSERT(p && min_bytes >= 1);
+  *p = (proto_pieces){.min_bytes = min_bytes};
+}
+
+void proto_pieces_clear(proto_pieces *p) {
+  p->count = 0;
+  p->bytes = 0;
+}
+
+void proto_pieces_free(proto_pieces *p) {
+  if (!p)
+    return;
+  free(p->items);
+  p->items = NULL;
+  p->count = p->cap = p->bytes = 0;
+}
+
+size_t proto_pieces_spans(const uint8_t *bytes, size_t len,
+                          const proto_pieces *pieces, proto_span *spans) {
+  SL_ASSERT(bytes || len == 0);
+  size_t n = 0, pos = 0;
+  for (size_t i = 0; pieces && i < pieces->count; i++) {
+    const proto_piece *pc = &pieces->items[i];
+    SL_ASSERT(pc->at >= pos && pc->at <= len);
+    if (pc->at > pos)
+      spans[n++] = (proto_span){bytes + pos, pc->at - pos};
+    if (pc->len > 0)
+      spans[n++] = (proto_span){pc->data, pc->len};
+    pos = pc->at;
+  }
+  if (len > pos)
+    spans[n++] = (proto_span){bytes + pos, len - pos};
+  return n;
 }
 
 int proto_encode(const proto_message *m, int16_t version, const void *msg,

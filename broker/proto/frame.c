@@ -113,30 +113,51 @@ int proto_request_decode(const uint8_t *frame, size_t len, proto_arena *a,
                       len - header_bytes, a, &req->body);
 }
 
-/* Back-patches the size prefix at start, or undoes the frame. */
-static int frame_finish(buf_t *out, size_t start, int rc) {
-  if (rc == 0 && out->len - start - PROTO_FRAME_PREFIX_BYTES > INT32_MAX)
+/* Back-patches the size prefix at start, or undoes the frame.
+ * piece_bytes: bytes of the frame that are pieces, not in out. */
+static int frame_finish_pieces(buf_t *out, size_t start, size_t piece_bytes,
+                               int rc) {
+  size_t body = out->len - start - PROTO_FRAME_PREFIX_BYTES;
+  if (rc == 0 && (piece_bytes > INT32_MAX || body > INT32_MAX - piece_bytes))
     rc = PROTO_ERR_ENCODE;
   if (rc) {
     out->len = start;
     return rc;
   }
-  buf_set_be32(out, start,
-               (uint32_t)(out->len - start - PROTO_FRAME_PREFIX_BYTES));
+  buf_set_be32(out, start, (uint32_t)(body + piece_bytes));
   return 0;
 }
 
-int proto_response_encode(buf_t *out, int16_t api_key, int16_t api_version,
-                          int32_t correlation_id, const void *body) {
+static int frame_finish(buf_t *out, size_t start, int rc) {
+  return frame_finish_pieces(out, start, 0, rc);
+}
+
+int proto_response_encode_pieces(buf_t *out, proto_pieces *pieces,
+                                 int16_t api_key, int16_t api_version,
+                                 int32_t correlation_id, const void *body) {
   SL_ASSERT(out && body);
   const proto_message *m = proto_response_message(api_key);
   SL_ASSERT(m);
   size_t start = out->len;
+  size_t count = pieces ? pieces->count : 0;
+  size_t bytes = pieces ? pieces->bytes : 0;
   buf_put_be32(out, 0);
   buf_put_be32(out, (uint32_t)correlation_id);
   if (proto_response_header_version(api_key, api_version) >= 1)
     buf_put_u8(out, 0); /* no tagged fields */
-  return frame_finish(out, start, proto_encode(m, api_version, body, out));
+  int rc = proto__encode_pieces(m, api_version, body, out, pieces);
+  rc = frame_finish_pieces(out, start, pieces ? pieces->bytes - bytes : 0, rc);
+  if (rc && pieces) {
+    pieces->count = count;
+    pieces->bytes = bytes;
+  }
+  return rc;
+}
+
+int proto_response_encode(buf_t *out, int16_t api_key, int16_t api_version,
+                          int32_t correlation_id, const void *body) {
+  return proto_response_encode_pieces(out, NULL, api_key, api_version,
+                                      correlation_id, body);
 }
 
 int proto_request_encode(buf_t *out, int16_t api_key, int16_t api_version,

@@ -371,6 +371,60 @@ int proto_request_decode(const uint8_t *frame, size_t len, proto_arena *a,
 int proto_response_encode(buf_t *out, int16_t api_key, int16_t api_version,
                           int32_t correlation_id, const void *body)
     __attribute__((warn_unused_result));
+/* ---- frames with borrowed pieces ----
+ *
+ * A fetch response is mostly record batches the broker read from its log.
+ * Copying them into the encoded frame costs a pass over every byte; instead
+ * the encoder can leave them out of the buffer and list them as pieces:
+ * the frame is then out's bytes with each piece's bytes inserted at its
+ * `at` offset, in order (proto_pieces_iov gives that as an iovec-style
+ * list), byte for byte what proto_response_encode would have produced. The
+ * pieces point into the caller's memory (the body's records), so that
+ * memory must outlive the sending of the frame. */
+
+typedef struct proto_piece {
+  size_t at; /* offset in out where the piece's bytes belong */
+  const uint8_t *data;
+  size_t len;
+} proto_piece;
+
+typedef struct proto_pieces {
+  proto_piece *items; /* [owned] ascending by at */
+  size_t count;
+  size_t cap;
+  size_t bytes;     /* sum of the pieces' lengths */
+  size_t min_bytes; /* records shorter than this are copied into out */
+} proto_pieces;
+
+/* An empty list; records of at least min_bytes (>= 1) become pieces. */
+void proto_pieces_init(proto_pieces *p, size_t min_bytes);
+/* Forgets the pieces, keeping the capacity. */
+void proto_pieces_clear(proto_pieces *p);
+/* Releases the list (not the borrowed bytes). NULL is fine. */
+void proto_pieces_free(proto_pieces *p);
+
+/* proto_response_encode, except that non-null records fields of at least
+ * pieces->min_bytes outside tagged fields are appended to pieces instead
+ * of being copied into out (their length prefix still goes into out). The
+ * size prefix counts the pieces. On error out and pieces are left as they
+ * were. pieces NULL: exactly proto_response_encode. */
+int proto_response_encode_pieces(buf_t *out, proto_pieces *pieces,
+                                 int16_t api_key, int16_t api_version,
+                                 int32_t correlation_id, const void *body)
+    __attribute__((warn_unused_result));
+
+/* One span of a frame: the bytes to send, in order. */
+typedef struct proto_span {
+  const uint8_t *data;
+  size_t len;
+} proto_span;
+
+/* Fills spans[] with the frame bytes[0..len) plus pieces in sending order,
+ * skipping empty spans; returns how many were written. spans must hold
+ * 2 * pieces->count + 1 entries. Every piece's `at` must be <= len. */
+size_t proto_pieces_spans(const uint8_t *bytes, size_t len,
+                          const proto_pieces *pieces, proto_span *spans);
+
 /* Appends a whole request frame (for clients): size prefix, request header
  * v1/v2 with client_id (NULL = null), body. Same errors. */
 int proto_request_encode(buf_t *out, int16_t api_key, int16_t api_version,

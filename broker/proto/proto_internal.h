@@ -25,4 +25,11 @@ extern const size_t proto__api_range_count;
  * field) without interpreting it; sets r->error when malformed. */
 void proto__skip_tagged_fields(buf_reader_t *r);
 
+/* proto_encode, with records fields of at least pieces->min_bytes (outside
+ * tagged fields) listed in pieces instead of copied into out; pieces NULL
+ * copies them. On error out and pieces are left as they were. */
+int proto__encode_pieces(const proto_message *m, int16_t version,
+                         const void *msg, buf_t *out, proto_pieces *pieces)
+    __attribute__((warn_unused_result));
+
 #endif

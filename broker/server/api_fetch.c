@@ -16,6 +16,11 @@
  * answered. Wakeups go through a zero-delay timer, so a produce never
  * answers another connection's fetch from inside its own handler.
  *
+ * No copy of the records: each partition's batches are a view of the
+ * segment file (log_read_view), the response struct points at them, and
+ * broker__respond sends them from there (proto_pieces + env_conn_sendv)
+ * before the callback that read them returns.
+ *
  * One replica: the high watermark and the last stable offset are the log
  * end offset, so read_uncommitted and read_committed read the same.
  * No fetch sessions (KIP-227): a client asking for one is answered with
@@ -33,17 +38,19 @@
 struct broker__fetch {
   broker__req *req;
   broker_t *b;
-  GPtrArray *watched; /* broker__partition* */
+  GPtrArray *watched;     /* broker__partition* */
   size_t bytes_available; /* at park time, plus appends since */
   size_t min_bytes;
   uint64_t timeout_timer;
   uint64_t wake_timer;
 };
 
+/* What one pass over the requested partitions found. The records are
+ * views into the logs' segment files (log_read_view): valid only until
+ * this callback returns or a log changes, so a pass is always answered
+ * (or dropped) before its callback returns — a parked fetch reads again
+ * when it completes. */
 typedef struct fetch_read {
-  buf_t data;          /* every partition's records, back to back */
-  size_t *rec_offset;  /* per response partition: start in data */
-  size_t *rec_len;
   size_t total;
   bool any_error;
 } fetch_read;
@@ -54,8 +61,7 @@ static int16_t epoch_error(int32_t current, int32_t ours) {
   return current < ours ? KERR_FENCED_LEADER_EPOCH : KERR_UNKNOWN_LEADER_EPOCH;
 }
 
-static void read_partition(broker__req *req, fetch_read *fr, size_t slot,
-                           const char *topic,
+static void read_partition(broker__req *req, fetch_read *fr, const char *topic,
                            const proto_fetch_req_fetch_partition *fp,
                            size_t budget, proto_fetch_resp_partition_data *o) {
   broker_t *b = req->b;
@@ -67,8 +73,8 @@ static void read_partition(broker__req *req, fetch_read *fr, size_t slot,
   o->preferred_read_replica = -1;
   o->aborted_transactions.items = NULL;
   o->aborted_transactions.count = r->isolation_level == 0 ? -1 : 0;
-  fr->rec_offset[slot] = fr->data.len;
-  fr->rec_len[slot] = 0;
+  o->records.data = NULL;
+  o->records.len = 0;
   int err = KERR_NONE;
   broker__partition *p = broker__partition_find(b, topic, fp->partition, &err);
   if (!p) {
@@ -98,42 +104,34 @@ static void read_partition(broker__req *req, fetch_read *fr, size_t slot,
   size_t part_max =
       fp->partition_max_bytes > 0 ? (size_t)fp->partition_max_bytes : 0;
   size_t want = part_max < budget ? part_max : budget;
-  size_t before = fr->data.len;
   log_read_info info;
-  err = log_read(p->log, fp->fetch_offset, want, end, &fr->data, &info);
+  const uint8_t *data = NULL;
+  size_t got = 0;
+  err = log_read_view(p->log, fp->fetch_offset, want, end, &data, &got, &info);
   if (err != KERR_NONE) {
     o->error_code = (int16_t)err;
     fr->any_error = true;
     return;
   }
-  size_t got = fr->data.len - before;
-  if (fr->total > 0 && got > want) {
-    /* Only the response's first batch may exceed the limits. */
-    fr->data.len = before;
-    return;
+  if (fr->total > 0 && got > want)
+    return; /* only the response's first batch may exceed the limits */
+  SL_ASSERT(got <= INT32_MAX);
+  if (got > 0) {
+    o->records.data = data;
+    o->records.len = (int32_t)got;
   }
-  fr->rec_len[slot] = got;
   fr->total += got;
 }
 
 /* Reads every requested partition into resp. */
-static void read_all(broker__req *req, fetch_read *fr,
-                     proto_fetch_resp *resp) {
+static void read_all(broker__req *req, fetch_read *fr, proto_fetch_resp *resp) {
   const proto_fetch_req *r = req->body;
   int32_t nt = r->topics.count < 0 ? 0 : r->topics.count;
-  size_t slots = 0;
-  for (int32_t i = 0; i < nt; i++)
-    slots += r->topics.items[i].partitions.count < 0
-                 ? 0
-                 : (size_t)r->topics.items[i].partitions.count;
-  fr->rec_offset = broker__alloc(req, sizeof(size_t) * (slots + 1));
-  fr->rec_len = broker__alloc(req, sizeof(size_t) * (slots + 1));
   size_t limit = r->max_bytes > 0 ? (size_t)r->max_bytes : 0;
   if (limit > BROKER_FETCH_RESPONSE_BYTES_MAX)
     limit = BROKER_FETCH_RESPONSE_BYTES_MAX;
   proto_fetch_resp_fetchable_topic_response *ts =
       BROKER__NEW_ARRAY(req, proto_fetch_resp_fetchable_topic_response, nt);
-  size_t slot = 0;
   for (int32_t i = 0; i < nt; i++) {
     const proto_fetch_req_fetch_topic *ft = &r->topics.items[i];
     const char *topic = broker__str_clean(ft->topic) ? ft->topic.data : NULL;
@@ -142,22 +140,12 @@ static void read_all(broker__req *req, fetch_read *fr,
         BROKER__NEW_ARRAY(req, proto_fetch_resp_partition_data, np);
     for (int32_t j = 0; j < np; j++) {
       size_t budget = fr->total < limit ? limit - fr->total : 0;
-      read_partition(req, fr, slot++, topic, &ft->partitions.items[j], budget,
-                     &ps[j]);
+      read_partition(req, fr, topic, &ft->partitions.items[j], budget, &ps[j]);
     }
     ts[i].topic = ft->topic;
     ts[i].partitions.items = ps;
     ts[i].partitions.count = np;
   }
-  /* data may have moved while growing: point the records in now. */
-  slot = 0;
-  for (int32_t i = 0; i < nt; i++)
-    for (int32_t j = 0; j < ts[i].partitions.count; j++, slot++) {
-      proto_fetch_resp_partition_data *o = &ts[i].partitions.items[j];
-      o->records.data = fr->data.data ? fr->data.data + fr->rec_offset[slot]
-                                      : (const uint8_t *)"";
-      o->records.len = (int32_t)fr->rec_len[slot];
-    }
   resp->responses.items = ts;
   resp->responses.count = nt;
 }
@@ -169,7 +157,6 @@ static void answer(broker__req *req) {
   read_all(req, &fr, resp);
   env_metric_add(req->b->env, "broker.fetch_bytes", (int64_t)fr.total);
   broker__respond(req, resp);
-  buf_free(&fr.data);
 }
 
 /* ------------------------------------------------------------ parking */
@@ -297,10 +284,9 @@ broker__handled broker__api_fetch(broker__req *req) {
   if (now) {
     env_metric_add(req->b->env, "broker.fetch_bytes", (int64_t)fr.total);
     broker__respond(req, resp);
-    buf_free(&fr.data);
     return BROKER__DONE;
   }
-  size_t available = fr.total;
-  buf_free(&fr.data);
-  return park(req, available);
+  /* The views are dropped here: the parked fetch reads again when it
+   * completes, inside the callback that answers it. */
+  return park(req, fr.total);
 }

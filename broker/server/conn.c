@@ -30,6 +30,16 @@
  * Order is kept: while gathering, every response of the connection goes
  * through the gathered bytes, and they are sent before anything else.
  *
+ * Fetch responses are not copied whole: the encoder leaves each
+ * partition's records where they are (the fetch's read of the log) and
+ * lists them as pieces, and the frame goes out with one env_conn_sendv of
+ * header bytes and records interleaved; the env copies only what the
+ * kernel does not take at once. The pieces are borrowed, so a response is
+ * handed to the env before broker__respond returns — inside the callback
+ * that read the records. A small response that is gathered is copied into
+ * the gathered bytes, pieces included; a large one is sent together with
+ * what was gathered before it.
+ *
  * Protocol errors follow Kafka: an unknown API key, an unsupported version
  * (except ApiVersions, answered with the v0 fallback) or an undecodable
  * request closes the connection, and only that connection.
@@ -44,8 +54,14 @@
 #include "broker/server/broker_internal.h"
 
 /* Bytes of small responses gathered during one pump pass; a response
- * larger than this is sent on its own, right after what was gathered. */
+ * larger than this is sent at once, in one send with what was gathered. */
 #define BROKER__CONN_COALESCE_BYTES ((size_t)64 * 1024)
+/* Records fields at least this long are not copied into the encoded
+ * response but sent from where they are (proto_pieces, env_conn_sendv);
+ * below it one more iovec entry costs about what the copy does. */
+#define BROKER__CONN_PIECE_MIN_BYTES ((size_t)512)
+/* Spans of one response kept on the stack; more are allocated. */
+#define BROKER__CONN_SPANS_LOCAL 16
 
 struct broker__conn {
   broker_t *b;
@@ -55,7 +71,7 @@ struct broker__conn {
   proto_arena *req_arena;  /* decoded request, bounded */
   proto_arena *resp_arena; /* response structs (bounded by our own limits) */
   broker__req *current;    /* the parked request, or NULL */
-  buf_t gathered; /* responses not yet sent, only while pumping */
+  buf_t gathered;          /* responses not yet sent, only while pumping */
   bool reading_paused;
   bool closed;
   bool pumping; /* inside pump(): frees wait for its end */
@@ -179,10 +195,58 @@ static void on_close(void *arg, env_conn_t *conn, int status) {
 static void send_bytes(broker__conn *c, const uint8_t *data, size_t len) {
   int rc = env_conn_send(c->conn, data, len);
   if (rc < 0) {
-    env_log(c->b->env, ENV_LOG_WARN, "connection %" PRIu64 ": send: %s",
-            c->id, g_strerror(-rc));
+    env_log(c->b->env, ENV_LOG_WARN, "connection %" PRIu64 ": send: %s", c->id,
+            g_strerror(-rc));
     conn_close(c);
   }
+}
+
+/* Sends head_len bytes at head (earlier answers; may be none), then the
+ * frame made of `bytes` with `pieces` (NULL: none) inserted: one send. */
+static void send_pieces(broker__conn *c, const uint8_t *head, size_t head_len,
+                        const buf_t *bytes, const proto_pieces *pieces) {
+  size_t count = pieces ? pieces->count : 0;
+  if (count == 0 && head_len == 0) {
+    send_bytes(c, bytes->data, bytes->len);
+    return;
+  }
+  size_t cap = 2 * count + 2;
+  proto_span spans_local[BROKER__CONN_SPANS_LOCAL];
+  env_iovec iov_local[BROKER__CONN_SPANS_LOCAL];
+  proto_span *spans =
+      cap <= BROKER__CONN_SPANS_LOCAL ? spans_local : g_new(proto_span, cap);
+  env_iovec *iov =
+      cap <= BROKER__CONN_SPANS_LOCAL ? iov_local : g_new(env_iovec, cap);
+  size_t n = 0;
+  if (head_len > 0)
+    iov[n++] = (env_iovec){head, head_len};
+  size_t k = proto_pieces_spans(bytes->data, bytes->len, pieces, spans);
+  for (size_t i = 0; i < k; i++)
+    iov[n++] = (env_iovec){spans[i].data, spans[i].len};
+  SL_ASSERT(n <= cap);
+  int rc = env_conn_sendv(c->conn, iov, n);
+  if (spans != spans_local)
+    g_free(spans);
+  if (iov != iov_local)
+    g_free(iov);
+  if (rc < 0) {
+    env_log(c->b->env, ENV_LOG_WARN, "connection %" PRIu64 ": send: %s", c->id,
+            g_strerror(-rc));
+    conn_close(c);
+  }
+}
+
+/* Appends the whole frame (pieces copied in place) to the gathered bytes. */
+static void gather_frame(broker__conn *c, const buf_t *bytes,
+                         const proto_pieces *pieces) {
+  size_t pos = 0;
+  for (size_t i = 0; pieces && i < pieces->count; i++) {
+    const proto_piece *pc = &pieces->items[i];
+    buf_append(&c->gathered, bytes->data + pos, pc->at - pos);
+    buf_append(&c->gathered, pc->data, pc->len);
+    pos = pc->at;
+  }
+  buf_append(&c->gathered, bytes->data + pos, bytes->len - pos);
 }
 
 static void conn_flush_gathered(broker__conn *c) {
@@ -197,18 +261,34 @@ static void conn_flush_gathered(broker__conn *c) {
   send_bytes(c, c->gathered.data, len);
 }
 
-static void send_frame(broker__conn *c, buf_t *frame) {
-  if (c->pumping && frame->len <= BROKER__CONN_COALESCE_BYTES) {
-    if (c->gathered.len + frame->len > BROKER__CONN_COALESCE_BYTES)
+/* One response frame: `frame` with `pieces` (NULL: none) inserted. Small
+ * ones are gathered; a large one goes out at once in the same send as
+ * what was gathered before it (one syscall and one wake-up of the client
+ * for both). */
+static void send_frame(broker__conn *c, const buf_t *frame,
+                       const proto_pieces *pieces) {
+  size_t len = frame->len + (pieces ? pieces->bytes : 0);
+  if (c->pumping && len <= BROKER__CONN_COALESCE_BYTES) {
+    if (c->gathered.len + len > BROKER__CONN_COALESCE_BYTES)
       conn_flush_gathered(c);
     if (c->closed)
       return;
-    buf_append(&c->gathered, frame->data, frame->len);
+    gather_frame(c, frame, pieces);
     return;
   }
-  conn_flush_gathered(c);
-  if (!c->closed)
-    send_bytes(c, frame->data, frame->len);
+  if (c->closed)
+    return;
+  const uint8_t *head = NULL;
+  size_t head_len = 0;
+  if (c->gathered.len > 0) {
+    SL_ASSERT(c->pumping); /* bytes gather only inside pump() */
+    head = c->gathered.data;
+    head_len = c->gathered.len;
+    /* Emptied first: a failing send closes the connection, which flushes;
+     * the bytes stay where they are until the send returns. */
+    c->gathered.len = 0;
+  }
+  send_pieces(c, head, head_len, frame, pieces);
 }
 
 static void pump(broker__conn *c);
@@ -218,9 +298,11 @@ void broker__respond(broker__req *req, const void *body) {
   broker__conn *c = req->conn;
   if (c && !c->closed) {
     buf_clear(&b->out);
-    int rc = proto_response_encode(&b->out, req->header.api_key,
-                                   req->header.api_version,
-                                   req->header.correlation_id, body);
+    proto_pieces pieces;
+    proto_pieces_init(&pieces, BROKER__CONN_PIECE_MIN_BYTES);
+    int rc = proto_response_encode_pieces(&b->out, &pieces, req->header.api_key,
+                                          req->header.api_version,
+                                          req->header.correlation_id, body);
     if (rc < 0) {
       env_log(b->env, ENV_LOG_ERROR,
               "connection %" PRIu64 ": cannot encode the response to api %d "
@@ -229,8 +311,9 @@ void broker__respond(broker__req *req, const void *body) {
               proto_strerror(rc));
       conn_close(c);
     } else {
-      send_frame(c, &b->out);
+      send_frame(c, &b->out, &pieces);
     }
+    proto_pieces_free(&pieces);
     /* Do not hold on to the memory of one huge response. */
     if (b->out.cap > ((size_t)8 << 20))
       buf_free(&b->out);
@@ -267,7 +350,7 @@ void broker__req_close_conn(broker__req *req) {
 static void answer_api_versions_fallback(broker__conn *c, int32_t corr) {
   buf_clear(&c->b->out);
   proto_api_versions_fallback_encode(&c->b->out, corr);
-  send_frame(c, &c->b->out);
+  send_frame(c, &c->b->out, NULL);
 }
 
 /* Handles one frame. Returns false when the connection was closed. */

@@ -731,6 +731,157 @@ static void test_back_pressure(void) {
   bsim_close(&t);
 }
 
+/* A fetch of every partition of topic (partition i from offsets[i]). */
+static proto_fetch_req *fetch_req_all(bsim *t, const char *topic, int32_t n,
+                                      const int64_t *offsets,
+                                      int32_t max_wait_ms,
+                                      int32_t part_max_bytes) {
+  proto_fetch_req *r = fetch_req(t, topic, 0, offsets[0], max_wait_ms,
+                                 part_max_bytes);
+  proto_fetch_req_fetch_partition *fp =
+      PROTO_NEW_ARRAY(t->arena, proto_fetch_req_fetch_partition, n);
+  for (int32_t i = 0; i < n; i++) {
+    fp[i].partition = i;
+    fp[i].fetch_offset = offsets[i];
+    fp[i].partition_max_bytes = part_max_bytes;
+    fp[i].current_leader_epoch = -1;
+  }
+  r->topics.items[0].partitions.items = fp;
+  r->topics.items[0].partitions.count = n;
+  r->max_bytes = 16 << 20;
+  return r;
+}
+
+/* The frame just received (t->last) is byte for byte what the copying
+ * encoder makes of the decoded body. */
+static void expect_same_as_copying_encoder(bsim *t, int32_t corr, int16_t ver,
+                                           const void *body) {
+  buf_t re = BUF_INIT;
+  TEST_EQ_INT(proto_response_encode(&re, PROTO_API_FETCH, ver, corr, body), 0,
+              t->seed);
+  gsize n = 0;
+  const uint8_t *p = g_bytes_get_data(t->last, &n);
+  TEST_EQ_INT(re.len, (size_t)n + 4, t->seed);
+  CU_ASSERT(re.len == n + 4 && memcmp(re.data + 4, p, n) == 0);
+  buf_free(&re);
+}
+
+/* Records of n values of `size` bytes ("<tag>" then filler). */
+static void make_big_batch(buf_t *out, char tag, int n, size_t size) {
+  batch_builder_opts o;
+  memset(&o, 0, sizeof o);
+  o.producer_id = -1;
+  o.producer_epoch = -1;
+  o.base_sequence = -1;
+  o.leader_epoch = -1;
+  o.base_timestamp = 1700000000000;
+  batch_builder *bb = batch_builder_new(&o);
+  char *value = g_malloc(size);
+  for (int i = 0; i < n; i++) {
+    memset(value, 'a' + (i % 26), size);
+    value[0] = tag;
+    batch_builder_add(bb, o.base_timestamp, "k", 1, value, (int32_t)size,
+                      NULL, 0);
+  }
+  g_free(value);
+  CU_ASSERT_EQUAL(batch_builder_finish(bb, -1, out), 0);
+}
+
+/* Fetch responses are sent as header bytes plus the records where the log
+ * has them (env_conn_sendv), small ones gathered with other answers: a
+ * pipelined mix of small and large fetches, produces and ApiVersions is
+ * answered in order, every fetch frame equal to what the copying encoder
+ * makes of it, including after a produce changed the log in the same pass
+ * and for a parked fetch answered from a timer. */
+static void test_fetch_pieces_pipelined(void) {
+  bsim t;
+  bsim_open(&t, test_seed() + 21);
+  TEST_EQ_INT(bsim_create_topic(&t, "pc", 3, NULL, NULL), KERR_NONE, t.seed);
+  buf_t big = BUF_INIT, small = BUF_INIT;
+  make_big_batch(&big, 'B', 60, 1000);
+  make_batch(&small, "s", 3, -1, -1, -1, 1700000000000);
+  for (int i = 0; i < 4; i++) {
+    TEST_EQ_INT(produce(&t, "pc", 0, &big).error, KERR_NONE, t.seed);
+    TEST_EQ_INT(produce(&t, "pc", 1, &small).error, KERR_NONE, t.seed);
+  }
+  proto_api_versions_req *av = PROTO_NEW(t.arena, proto_api_versions_req);
+  const int64_t from0[3] = {0, 0, 0}, from_mid[3] = {60, 3, 0};
+  /* One pass: every request arrives before the broker answers any. */
+  struct {
+    int16_t key, ver;
+    int32_t corr;
+  } reqs[8];
+  int n = 0;
+#define PIPE(k, v, body)                                                       \
+  do {                                                                         \
+    reqs[n].key = (k);                                                         \
+    reqs[n].ver = (v);                                                         \
+    reqs[n].corr = bsim_send(&t, 0, (k), (v), (body));                         \
+    n++;                                                                       \
+  } while (0)
+  PIPE(PROTO_API_API_VERSIONS, 2, av);
+  PIPE(PROTO_API_FETCH, 11, fetch_req(&t, "pc", 1, 0, 0, 1 << 20));
+  PIPE(PROTO_API_FETCH, 4, fetch_req_all(&t, "pc", 3, from0, 0, 1 << 20));
+  PIPE(PROTO_API_FETCH, 11, fetch_req(&t, "pc", 1, 3, 0, 1 << 20));
+  PIPE(PROTO_API_PRODUCE, 7, produce_req(&t, "pc", 0, &big, 1));
+  PIPE(PROTO_API_FETCH, 12, fetch_req_all(&t, "pc", 3, from_mid, 0, 1 << 20));
+  PIPE(PROTO_API_FETCH, 11, fetch_req_all(&t, "pc", 3, from0, 0, 200));
+  PIPE(PROTO_API_API_VERSIONS, 2, av);
+#undef PIPE
+  /* Records expected per partition (-1: at least one), per request. */
+  const int64_t expect_records[8][3] = {
+      {0},         {12, 0, 0},   {240, 12, 0}, {9, 0, 0}, {0},
+      {240, 9, 0}, {60, -1, 0}, {0}};
+  for (int i = 0; i < n; i++) {
+    void *body = bsim_recv(&t, 0, reqs[i].corr, reqs[i].key, reqs[i].ver);
+    if (reqs[i].key != PROTO_API_FETCH)
+      continue;
+    expect_same_as_copying_encoder(&t, reqs[i].corr, reqs[i].ver, body);
+    proto_fetch_resp *resp = body;
+    for (int32_t k = 0; k < resp->responses.items[0].partitions.count; k++) {
+      const proto_fetch_resp_partition_data *pd =
+          &resp->responses.items[0].partitions.items[k];
+      TEST_EQ_INT(pd->error_code, KERR_NONE, t.seed);
+      GPtrArray *vals = g_ptr_array_new_with_free_func(g_free);
+      collect_values(&pd->records, vals, NULL);
+      int64_t want = expect_records[i][k];
+      if (want < 0) {
+        CU_ASSERT(vals->len > 0);
+      } else {
+        TEST_EQ_INT(vals->len, want, t.seed);
+      }
+      for (guint v = 0; v < vals->len; v++) {
+        const char *s = g_ptr_array_index(vals, v);
+        CU_ASSERT(pd->partition_index == 0 ? s[0] == 'B' && strlen(s) == 1000
+                                           : s[0] == 's');
+      }
+      free_vals(vals);
+    }
+  }
+
+  /* A parked fetch, answered from the wake-up timer after another
+   * client's produce: it reads the log again then. */
+  const int64_t at_end[3] = {300, 12, 0};
+  int32_t corr = bsim_send(&t, 1, PROTO_API_FETCH, 11,
+                           fetch_req_all(&t, "pc", 3, at_end, 5000, 1 << 20));
+  sim_run_until(t.sim, sim_now_ns(t.sim) + 100 * MS);
+  CU_ASSERT(!bsim_has_frame(bsim_client_at(&t, 1)));
+  buf_clear(&big);
+  make_big_batch(&big, 'C', 70, 1000);
+  TEST_EQ_INT(produce(&t, "pc", 2, &big).error, KERR_NONE, t.seed);
+  proto_fetch_resp *resp = bsim_recv(&t, 1, corr, PROTO_API_FETCH, 11);
+  expect_same_as_copying_encoder(&t, corr, 11, resp);
+  const proto_fetch_resp_partition_data *p2 =
+      &resp->responses.items[0].partitions.items[2];
+  GPtrArray *vals = g_ptr_array_new_with_free_func(g_free);
+  collect_values(&p2->records, vals, NULL);
+  TEST_EQ_INT(vals->len, 70, t.seed);
+  free_vals(vals);
+  buf_free(&big);
+  buf_free(&small);
+  bsim_close(&t);
+}
+
 static void test_delete_recreate_alter(void) {
   bsim t;
   bsim_open(&t, test_seed() + 9);
@@ -1045,6 +1196,7 @@ int suite_broker(void) {
              {"bad_frames", test_bad_frames},
              {"pipelining_acks0", test_pipelining_acks0},
              {"back_pressure", test_back_pressure},
+             {"fetch_pieces_pipelined", test_fetch_pieces_pipelined},
              {"delete_recreate_alter", test_delete_recreate_alter},
              {"delete_records_restart", test_delete_records_restart},
              {"flexible_versions", test_flexible_versions},

@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <glib.h>
+#include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 
@@ -162,8 +163,7 @@ static void *ps_start(env_t *env, void *config) {
                    &n->listener) != 0)
       n->failed = true;
   } else {
-    n->conn =
-        env_connect(env, n->cfg->host, n->cfg->port, &ps_client_cbs, n);
+    n->conn = env_connect(env, n->cfg->host, n->cfg->port, &ps_client_cbs, n);
   }
   return n;
 }
@@ -196,8 +196,8 @@ static uint32_t digest(const uint8_t *p, size_t n) {
 }
 
 /* Reads the server's file back through its env and fills the result. */
-static void ps_collect(env_t *env, const char *path, ps_node *srv,
-                       ps_node *cli, ps_result *r) {
+static void ps_collect(env_t *env, const char *path, ps_node *srv, ps_node *cli,
+                       ps_result *r) {
   r->client_done = cli->done;
   r->server_done = srv->done;
   r->failed = cli->failed || srv->failed;
@@ -273,15 +273,16 @@ static void run_on_sim(uint64_t seed, ps_result *r) {
     if (!sim_step(sim))
       break;
   }
-  ps_collect(sim_node_env(srv_node), "records.dat", srv,
-             sim_node_ctx(cli_node), r);
+  ps_collect(sim_node_env(srv_node), "records.dat", srv, sim_node_ctx(cli_node),
+             r);
   sim_free(sim);
 }
 
 static void expect_complete(const ps_result *r, const char *where) {
   if (!(r->client_done && r->server_done && !r->failed))
-    fprintf(stderr, "\n  pingstore on %s: client_done=%d server_done=%d "
-                    "failed=%d stored=%u acks=%u\n",
+    fprintf(stderr,
+            "\n  pingstore on %s: client_done=%d server_done=%d "
+            "failed=%d stored=%u acks=%u\n",
             where, r->client_done, r->server_done, r->failed, r->stored,
             r->acks);
   CU_ASSERT(r->client_done);
@@ -314,8 +315,330 @@ static void test_same_result_uv_and_sim(void) {
   g_free(all);
 }
 
+/* ------------------------------------------------ gathered sends (sendv)
+ *
+ * "blaster": a server streams BL_BYTES to its one client as BL_OPS sends of
+ * random sizes, each either one env_conn_send of a contiguous copy or an
+ * env_conn_sendv of the same bytes cut into random pieces (empty ones
+ * included). The client starts with reading paused, so on uv the kernel
+ * fills up, writes go partial and later sends find a non-empty queue; half
+ * of the ops go out from a timer once it reads again, with the queue
+ * draining. The client must receive exactly the stream, on both envs; in
+ * the simulator every send must add exactly its length to the queue, and
+ * the trace must not depend on which of the two calls carried the bytes. */
+
+enum {
+  BL_OPS = 400,
+  BL_OP_BYTES_MAX = 48 * 1024,
+  BL_PIECES_MAX = 9,
+  BL_PAUSE_MS = 30,
+};
+
+typedef enum bl_mode { BL_SEND_ONLY, BL_SENDV_ONLY, BL_MIXED } bl_mode;
+
+typedef struct bl_config {
+  bool server;
+  bl_mode mode;
+  bool queue_exact; /* sim: every send adds exactly its length */
+  const char *host;
+  uint16_t port;
+} bl_config;
+
+typedef struct bl_node {
+  env_t *env;
+  const bl_config *cfg;
+  env_listener_t *listener;
+  env_conn_t *conn;
+  uint8_t *stream; /* the bytes to send / expected */
+  size_t stream_len;
+  uint32_t op_len[BL_OPS];
+  uint32_t op_next;
+  size_t sent;
+  size_t received;
+  uint32_t mismatches;
+  uint32_t queue_mismatches;   /* sim: queued bytes grew by other than len */
+  uint32_t sends_behind_queue; /* a send found bytes queued ahead of it */
+  uint32_t sends_partial;      /* empty queue before, bytes left after */
+  uint64_t rng;
+  bool done;
+  bool failed;
+} bl_node;
+
+/* A PRNG of the test's own, identical on both envs (env randomness is
+ * per-env and would make the two runs send different operations). */
+static uint64_t bl_next(uint64_t *x) {
+  *x ^= *x << 13;
+  *x ^= *x >> 7;
+  *x ^= *x << 17;
+  return *x;
+}
+
+static void bl_plan(bl_node *n) {
+  uint64_t x = 0x9e3779b97f4a7c15ull;
+  n->stream_len = 0;
+  for (uint32_t i = 0; i < BL_OPS; i++) {
+    n->op_len[i] = (uint32_t)(bl_next(&x) % BL_OP_BYTES_MAX) + 1;
+    n->stream_len += n->op_len[i];
+  }
+  n->stream = g_malloc(n->stream_len);
+  for (size_t i = 0; i < n->stream_len; i++)
+    n->stream[i] = (uint8_t)(bl_next(&x) >> 24);
+  n->rng = x;
+}
+
+/* Sends op i: a copy through env_conn_send or pieces through sendv. */
+static void bl_send_op(bl_node *n, uint32_t i) {
+  size_t len = n->op_len[i];
+  const uint8_t *p = n->stream + n->sent;
+  bool use_v = n->cfg->mode == BL_SENDV_ONLY ||
+               (n->cfg->mode == BL_MIXED && bl_next(&n->rng) % 2 == 0);
+  size_t before = env_conn_queued_bytes(n->conn);
+  int rc;
+  if (!use_v) {
+    uint8_t *copy = g_memdup2(p, len);
+    rc = env_conn_send(n->conn, copy, len);
+    memset(copy, 0xEE, len); /* the env must not have kept a pointer */
+    g_free(copy);
+  } else {
+    env_iovec iov[BL_PIECES_MAX];
+    uint8_t *copies[BL_PIECES_MAX];
+    size_t pieces = (size_t)(bl_next(&n->rng) % BL_PIECES_MAX) + 1;
+    size_t at = 0;
+    for (size_t k = 0; k < pieces; k++) {
+      size_t left = len - at;
+      size_t take = k + 1 == pieces ? left
+                    : bl_next(&n->rng) % 4 == 0
+                        ? 0
+                        : (size_t)(bl_next(&n->rng) % (left + 1));
+      copies[k] = take ? g_memdup2(p + at, take) : NULL;
+      iov[k] = (env_iovec){copies[k], take};
+      at += take;
+    }
+    rc = env_conn_sendv(n->conn, iov, pieces);
+    for (size_t k = 0; k < pieces; k++) {
+      if (copies[k])
+        memset(copies[k], 0xEE, iov[k].len);
+      g_free(copies[k]);
+    }
+  }
+  if (rc != 0)
+    n->failed = true;
+  size_t after = env_conn_queued_bytes(n->conn);
+  if (before > 0)
+    n->sends_behind_queue++;
+  else if (after > 0)
+    n->sends_partial++;
+  if (n->cfg->queue_exact && env_conn_queued_bytes(n->conn) != before + len)
+    n->queue_mismatches++;
+  n->sent += len;
+}
+
+static void bl_server_tick(void *arg) {
+  bl_node *n = arg;
+  if (!n->conn)
+    return;
+  /* A few ops per tick while the client reads: the queue empties and
+   * refills, so both the direct and the queued path run. */
+  for (int k = 0; k < 4 && n->op_next < BL_OPS; k++)
+    bl_send_op(n, n->op_next++);
+  if (n->op_next < BL_OPS)
+    env_timer_start(n->env, 1000000, bl_server_tick, n);
+  else
+    n->done = true;
+}
+
+static void bl_server_on_data(void *arg, env_conn_t *c, const uint8_t *data,
+                              size_t len) {}
+
+static void bl_server_on_close(void *arg, env_conn_t *c, int status) {
+  bl_node *n = arg;
+  n->conn = NULL;
+  if (status != 0 || !n->done)
+    n->failed = true;
+}
+
+static const env_conn_cbs bl_server_cbs = {.on_data = bl_server_on_data,
+                                           .on_close = bl_server_on_close};
+
+static void bl_server_on_accept(void *arg, env_conn_t *c) {
+  bl_node *n = arg;
+  if (n->conn) {
+    env_conn_close(c);
+    return;
+  }
+  n->conn = c;
+  env_conn_set_cbs(c, &bl_server_cbs, n);
+  /* Half of the stream at once, into a client that does not read. */
+  while (n->op_next < BL_OPS / 2)
+    bl_send_op(n, n->op_next++);
+  env_timer_start(n->env, (uint64_t)BL_PAUSE_MS * 2 * 1000000, bl_server_tick,
+                  n);
+}
+
+static void bl_client_resume(void *arg) {
+  bl_node *n = arg;
+  if (n->conn)
+    env_conn_resume_reading(n->conn);
+}
+
+static void bl_client_on_connect(void *arg, env_conn_t *c) {
+  bl_node *n = arg;
+  env_conn_pause_reading(c);
+  env_timer_start(n->env, (uint64_t)BL_PAUSE_MS * 1000000, bl_client_resume, n);
+}
+
+static void bl_client_on_data(void *arg, env_conn_t *c, const uint8_t *data,
+                              size_t len) {
+  bl_node *n = arg;
+  if (n->received + len > n->stream_len ||
+      memcmp(n->stream + n->received, data, len) != 0)
+    n->mismatches++;
+  n->received += len;
+  if (n->received >= n->stream_len && n->conn) {
+    n->done = true;
+    env_conn_close(n->conn);
+    n->conn = NULL;
+  }
+}
+
+static void bl_client_on_close(void *arg, env_conn_t *c, int status) {
+  bl_node *n = arg;
+  n->conn = NULL;
+  if (!n->done)
+    n->failed = true;
+}
+
+static const env_conn_cbs bl_client_cbs = {.on_connect = bl_client_on_connect,
+                                           .on_data = bl_client_on_data,
+                                           .on_close = bl_client_on_close};
+
+static void *bl_start(env_t *env, void *config) {
+  bl_node *n = g_new0(bl_node, 1);
+  n->env = env;
+  n->cfg = config;
+  bl_plan(n);
+  if (n->cfg->server) {
+    if (env_listen(env, "127.0.0.1", n->cfg->port, bl_server_on_accept, n,
+                   &n->listener) != 0)
+      n->failed = true;
+  } else {
+    n->conn = env_connect(env, n->cfg->host, n->cfg->port, &bl_client_cbs, n);
+  }
+  return n;
+}
+
+static void bl_stop(void *node) {
+  bl_node *n = node;
+  if (!n)
+    return;
+  env_listener_close(n->listener);
+  env_conn_close(n->conn);
+  g_free(n->stream);
+  g_free(n);
+}
+
+static const env_node_ops bl_ops = {"blaster", bl_start, bl_stop};
+
+static void bl_expect(const bl_node *srv, const bl_node *cli,
+                      const char *where) {
+  if (!(cli->done && srv->done && !cli->failed && !srv->failed &&
+        cli->mismatches == 0 && cli->received == cli->stream_len))
+    fprintf(stderr,
+            "\n  blaster on %s: client done=%d failed=%d received=%zu/%zu "
+            "mismatches=%u; server done=%d failed=%d sent=%zu\n",
+            where, cli->done, cli->failed, cli->received, cli->stream_len,
+            cli->mismatches, srv->done, srv->failed, srv->sent);
+  CU_ASSERT(srv->done && !srv->failed);
+  CU_ASSERT(cli->done && !cli->failed);
+  CU_ASSERT_EQUAL(cli->mismatches, 0);
+  CU_ASSERT_EQUAL(cli->received, cli->stream_len);
+  CU_ASSERT_EQUAL(srv->sent, srv->stream_len);
+  CU_ASSERT_EQUAL(srv->queue_mismatches, 0);
+}
+
+static void bl_run_uv(bl_mode mode) {
+  uv_loop_t loop;
+  CU_ASSERT_EQUAL_FATAL(uv_loop_init(&loop), 0);
+  env_t *srv_env = env_uv_new(&loop, "server", 1);
+  env_t *cli_env = env_uv_new(&loop, "client", 2);
+  bl_config srv_cfg = {.server = true, .mode = mode, .port = 0};
+  bl_node *srv = bl_start(srv_env, &srv_cfg);
+  CU_ASSERT_FATAL(!srv->failed);
+  bl_config cli_cfg = {.server = false,
+                       .host = "127.0.0.1",
+                       .port = env_listener_port(srv->listener)};
+  bl_node *cli = bl_start(cli_env, &cli_cfg);
+  uv_timer_t guard;
+  uv_timer_init(&loop, &guard);
+  uint64_t deadline_ms = uv_now(&loop) + 20000;
+  while (!(cli->done && srv->done && srv->conn == NULL) &&
+         uv_now(&loop) < deadline_ms) {
+    uv_timer_start(&guard, ps_stop_loop, 50, 0);
+    uv_run(&loop, UV_RUN_ONCE);
+  }
+  uv_timer_stop(&guard);
+  uv_close((uv_handle_t *)&guard, NULL);
+  bl_expect(srv, cli, "uv");
+  if (getenv("BL_VERBOSE"))
+    fprintf(stderr, "blaster uv: %u sends behind a queue, %u partial\n",
+            srv->sends_behind_queue, srv->sends_partial);
+  /* Both paths of env_uv's sends ran: a partial direct write, then sends
+   * queued behind it. */
+  CU_ASSERT(srv->sends_partial > 0);
+  CU_ASSERT(srv->sends_behind_queue > 0);
+  bl_stop(cli);
+  bl_stop(srv);
+  env_uv_free(cli_env);
+  env_uv_free(srv_env);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CU_ASSERT_EQUAL(uv_loop_close(&loop), 0);
+}
+
+/* Returns the run's trace hash. */
+static uint64_t bl_run_sim(uint64_t seed, bl_mode mode) {
+  sim_options opts;
+  sim_options_default(&opts, seed);
+  sim_t *sim = sim_new(&opts);
+  bl_config srv_cfg = {
+      .server = true, .mode = mode, .queue_exact = true, .port = 9000};
+  bl_config cli_cfg = {.server = false, .host = "server", .port = 9000};
+  sim_node_t *srv_node = sim_node_add(sim, "server", &bl_ops, &srv_cfg);
+  sim_run_until(sim, sim_now_ns(sim) + 1000000);
+  bl_node *srv = sim_node_ctx(srv_node);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(srv);
+  sim_node_t *cli_node = sim_node_add(sim, "client", &bl_ops, &cli_cfg);
+  uint64_t deadline_ns = sim_now_ns(sim) + 60ull * 1000000000ull;
+  while (sim_now_ns(sim) < deadline_ns) {
+    bl_node *cli = sim_node_ctx(cli_node);
+    if (cli && cli->done && srv->done && srv->conn == NULL)
+      break;
+    if (!sim_step(sim))
+      break;
+  }
+  bl_expect(srv, sim_node_ctx(cli_node), "sim");
+  uint64_t hash = sim_trace_hash(sim);
+  sim_free(sim);
+  return hash;
+}
+
+static void test_sendv_same_bytes_uv_and_sim(void) {
+  bl_run_uv(BL_MIXED);
+  bl_run_uv(BL_SENDV_ONLY);
+  for (uint64_t k = 1; k <= 3; k++) {
+    uint64_t seed = test_seed() + k;
+    uint64_t h_send = bl_run_sim(seed, BL_SEND_ONLY);
+    uint64_t h_sendv = bl_run_sim(seed, BL_SENDV_ONLY);
+    uint64_t h_mixed = bl_run_sim(seed, BL_MIXED);
+    /* The simulator cannot tell the two calls apart. */
+    CU_ASSERT_EQUAL(h_send, h_sendv);
+    CU_ASSERT_EQUAL(h_send, h_mixed);
+  }
+}
+
 int suite_env_both(void) {
-  TEST_SUITE("env_both",
-             {"same node, same result on uv and sim",
-              test_same_result_uv_and_sim});
+  TEST_SUITE(
+      "env_both",
+      {"same node, same result on uv and sim", test_same_result_uv_and_sim},
+      {"sendv delivers what send of the concatenation does",
+       test_sendv_same_bytes_uv_and_sim});
 }

@@ -5,6 +5,9 @@
  */
 #include <errno.h>
 #include <glib.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
 #include <uv.h>
 
 #include "base/env.h"
@@ -124,6 +127,196 @@ static void case_timers(env_t *env, const char *dir, int *calls) {
     (*calls)++;
 }
 
+/* ------------------------------------------------------------------ views */
+
+/* The byte every view test file holds at position pos. */
+static uint8_t view_byte(uint64_t pos) {
+  return (uint8_t)((pos * 2654435761u) >> 11 ^ pos >> 20);
+}
+
+static int view_mismatches(const uint8_t *p, uint64_t pos, size_t len) {
+  for (size_t i = 0; i < len; i++)
+    if (p[i] != view_byte(pos + i))
+      return 1;
+  return 0;
+}
+
+static int write_pattern(env_file_t *f, uint64_t from, uint64_t to) {
+  uint8_t chunk[65536];
+  for (uint64_t at = from; at < to;) {
+    size_t n = (size_t)MIN((uint64_t)sizeof chunk, to - at);
+    for (size_t i = 0; i < n; i++)
+      chunk[i] = view_byte(at + i);
+    int rc = env_file_pwrite(f, chunk, n, at);
+    if (rc != 0)
+      return rc;
+    at += n;
+  }
+  return 0;
+}
+
+/* A view holds what pread returns: random ranges (inside a page, across
+ * pages), the end of the file, -ERANGE past it, new bytes after a write
+ * and after growing, a shrunk file after truncate, -EBADF without READ. */
+static void case_view_pread(env_t *env, const char *dir, int *calls) {
+  char *path = g_build_filename(dir, "view", NULL);
+  env_file_t *f = NULL;
+  CU_ASSERT_EQUAL_FATAL(
+      env_file_open(env, path,
+                    ENV_O_READ | ENV_O_WRITE | ENV_O_CREATE | ENV_O_TRUNC, &f),
+      0);
+  uint64_t size = 5 * 4096 + 123;
+  CU_ASSERT_EQUAL_FATAL(write_pattern(f, 0, size), 0);
+  uint8_t *buf = g_malloc(size);
+  for (int i = 0; i < 300; i++) {
+    uint64_t off = env_rand_below(env, size + 1);
+    size_t len = (size_t)env_rand_below(env, i % 3 ? 64 : size - off + 1);
+    if (off + len > size)
+      len = (size_t)(size - off);
+    const uint8_t *v = NULL;
+    size_t got = 0;
+    if (env_file_view(f, off, len, &v) != 0 || v == NULL ||
+        env_file_pread(f, buf, len, off, &got) != 0 || got != len ||
+        memcmp(v, buf, len) != 0)
+      (*calls)++;
+  }
+  const uint8_t *v = NULL;
+  /* The end: empty views are fine, one byte past it is not. */
+  if (env_file_view(f, size, 0, &v) != 0 || v == NULL)
+    (*calls)++;
+  if (env_file_view(f, size - 10, 11, &v) != -ERANGE || v != NULL)
+    (*calls)++;
+  if (env_file_view(f, size + 1, 0, &v) != -ERANGE)
+    (*calls)++;
+  /* A write, then a new view sees it; growing makes more bytes viewable. */
+  CU_ASSERT_EQUAL(env_file_pwrite(f, "hello", 5, 5000), 0);
+  CU_ASSERT_EQUAL(env_file_append(f, "world", 5), 0);
+  if (env_file_view(f, 4998, 9, &v) != 0 || memcmp(v + 2, "hello", 5) != 0 ||
+      v[0] != view_byte(4998) || v[8] != view_byte(5006))
+    (*calls)++;
+  if (env_file_view(f, size, 5, &v) != 0 || memcmp(v, "world", 5) != 0)
+    (*calls)++;
+  /* Truncate: the cut bytes are gone from views too. */
+  CU_ASSERT_EQUAL(env_file_truncate(f, 4000), 0);
+  if (env_file_view(f, 3990, 20, &v) != -ERANGE)
+    (*calls)++;
+  if (env_file_view(f, 0, 4000, &v) != 0 || view_mismatches(v, 0, 4000))
+    (*calls)++;
+  env_file_t *wo = NULL;
+  CU_ASSERT_EQUAL_FATAL(env_file_open(env, path, ENV_O_WRITE, &wo), 0);
+  if (env_file_view(wo, 0, 10, &v) != -EBADF)
+    (*calls)++;
+  env_file_close(wo);
+  env_file_close(f);
+  g_free(buf);
+  g_free(path);
+}
+
+/* More views in one callback than the env keeps between callbacks: every
+ * one of them stays intact until the callback returns; the next callback
+ * views the file again (windows re-made) and sees a later write. */
+#define VIEW_BIG_BYTES                                                         \
+  ((uint64_t)ENV_FILE_VIEW_KEEP_BYTES + ((uint64_t)24 << 20))
+#define VIEW_BIG_STEP ((uint64_t)1 << 20)
+#define VIEW_BIG_COUNT (2 * (VIEW_BIG_BYTES / VIEW_BIG_STEP))
+
+typedef struct view_big {
+  env_t *env;
+  env_file_t *f;
+  int *calls;
+  char *path; /* [owned] */
+} view_big;
+
+/* Bytes of this process's address space mapped from `path` (a real file:
+ * the uv env's view windows; 0 for a simulated one). */
+static uint64_t mapped_bytes_of(const char *path) {
+  uint64_t total = 0;
+  FILE *maps = fopen("/proc/self/maps", "r");
+  if (!maps)
+    return 0;
+  char line[4096];
+  while (fgets(line, sizeof line, maps)) {
+    unsigned long lo = 0, hi = 0;
+    char *name = strchr(line, '/');
+    if (!name || sscanf(line, "%lx-%lx", &lo, &hi) != 2)
+      continue;
+    name[strcspn(name, "\n")] = '\0';
+    if (strcmp(name, path) == 0)
+      total += hi - lo;
+  }
+  fclose(maps);
+  return total;
+}
+
+static void view_big_later(void *arg) {
+  view_big *vb = arg;
+  (*vb->calls)--;
+  /* Between callbacks the env keeps no more than its budget mapped. */
+  if (mapped_bytes_of(vb->path) > ENV_FILE_VIEW_KEEP_BYTES) {
+    fprintf(stderr, "\n  %" PRIu64 " bytes still mapped\n",
+            mapped_bytes_of(vb->path));
+    (*vb->calls)++;
+  }
+  for (int i = 0; i < 64; i++) {
+    uint64_t off = env_rand_below(vb->env, VIEW_BIG_BYTES - 300000);
+    size_t len = 1 + (size_t)env_rand_below(vb->env, 300000);
+    const uint8_t *v = NULL;
+    if (env_file_view(vb->f, off, len, &v) != 0 || view_mismatches(v, off, len))
+      (*vb->calls)++;
+  }
+  CU_ASSERT_EQUAL(env_file_pwrite(vb->f, "new", 3, VIEW_BIG_BYTES - 2), 0);
+  const uint8_t *v = NULL;
+  if (env_file_view(vb->f, VIEW_BIG_BYTES - 3, 4, &v) != 0 ||
+      v[0] != view_byte(VIEW_BIG_BYTES - 3) || memcmp(v + 1, "new", 3) != 0)
+    (*vb->calls)++;
+  env_file_close(vb->f);
+  if (mapped_bytes_of(vb->path) != 0) /* closing unmaps */
+    (*vb->calls)++;
+  g_free(vb->path);
+  g_free(vb);
+}
+
+static void case_view_many(env_t *env, const char *dir, int *calls) {
+  view_big *vb = g_new0(view_big, 1);
+  vb->env = env;
+  vb->calls = calls;
+  vb->path = g_build_filename(dir, "big", NULL);
+  CU_ASSERT_EQUAL_FATAL(
+      env_file_open(env, vb->path,
+                    ENV_O_READ | ENV_O_WRITE | ENV_O_CREATE | ENV_O_TRUNC,
+                    &vb->f),
+      0);
+  CU_ASSERT_EQUAL_FATAL(write_pattern(vb->f, 0, VIEW_BIG_BYTES), 0);
+  /* Every MiB, and a range straddling each MiB boundary, all held. */
+  const uint8_t **views = g_new0(const uint8_t *, VIEW_BIG_COUNT);
+  for (size_t i = 0; i < VIEW_BIG_COUNT; i++) {
+    uint64_t off = (i / 2) * VIEW_BIG_STEP;
+    uint64_t len = i % 2 ? VIEW_BIG_STEP : 3000;
+    off = i % 2 ? off : off + VIEW_BIG_STEP - 1500;
+    if (off + len > VIEW_BIG_BYTES)
+      len = VIEW_BIG_BYTES - off;
+    if (env_file_view(vb->f, off, (size_t)len, &views[i]) != 0)
+      (*calls)++;
+  }
+  for (size_t i = 0; i < VIEW_BIG_COUNT; i++) {
+    uint64_t off = (i / 2) * VIEW_BIG_STEP;
+    uint64_t len = i % 2 ? VIEW_BIG_STEP : 3000;
+    off = i % 2 ? off : off + VIEW_BIG_STEP - 1500;
+    if (off + len > VIEW_BIG_BYTES)
+      len = VIEW_BIG_BYTES - off;
+    if (views[i] && view_mismatches(views[i], off, (size_t)len))
+      (*calls)++;
+  }
+  g_free(views);
+  /* All of them at once: on uv (a real directory; the simulator's is "/"
+   * and maps nothing) more than the budget is mapped right now. */
+  bool real_files = strcmp(dir, "/") != 0;
+  if (real_files && mapped_bytes_of(vb->path) <= ENV_FILE_VIEW_KEEP_BYTES)
+    (*calls)++;
+  (*calls)++; /* undone by view_big_later: it must run */
+  env_timer_start(env, 1000000, view_big_later, vb);
+}
+
 static void stop_loop(uv_timer_t *t) { uv_stop(t->loop); }
 
 static int run_on_uv(contract_case fn) {
@@ -133,6 +326,8 @@ static int run_on_uv(contract_case fn) {
   uv_loop_init(&loop);
   env_t *env = env_uv_new(&loop, "contract", 7);
   fn(env, dir, &calls);
+  /* The case may have run long (big files): the 300 ms count from now. */
+  uv_update_time(&loop);
   uv_timer_t t;
   uv_timer_init(&loop, &t);
   uv_timer_start(&t, stop_loop, 300, 0);
@@ -192,12 +387,25 @@ static void test_timers(void) {
     CU_ASSERT_EQUAL(run_on_sim(case_timers, test_seed() + s), 0);
 }
 
+static void test_view_pread(void) {
+  CU_ASSERT_EQUAL(run_on_uv(case_view_pread), 0);
+  for (uint64_t s = 0; s < 5; s++)
+    CU_ASSERT_EQUAL(run_on_sim(case_view_pread, test_seed() + s), 0);
+}
+
+static void test_view_many(void) {
+  CU_ASSERT_EQUAL(run_on_uv(case_view_many), 0);
+  CU_ASSERT_EQUAL(run_on_sim(case_view_many, test_seed()), 0);
+}
+
 int suite_env_contract(void) {
-  TEST_SUITE("env_contract",
-             {"timers: deadline order, cancel from a callback, re-arming",
-              test_timers},
-             {"closing a file cancels its fsync callbacks",
-              test_close_during_fsync},
-             {"a refused connect is reported once, later",
-              test_connect_refused_later});
+  TEST_SUITE(
+      "env_contract",
+      {"timers: deadline order, cancel from a callback, re-arming",
+       test_timers},
+      {"closing a file cancels its fsync callbacks", test_close_during_fsync},
+      {"a refused connect is reported once, later", test_connect_refused_later},
+      {"a file view holds what pread returns", test_view_pread},
+      {"views past the kept budget stay whole within a callback",
+       test_view_many});
 }

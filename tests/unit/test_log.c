@@ -9,6 +9,8 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "tests/unit/test_log_util.h"
 
 /* ------------------------------------------------------------------ model */
@@ -73,15 +75,76 @@ static void model_bytes_from(const model *m, int64_t from, buf_t *out) {
   }
 }
 
+/* log_read_view gives exactly what log_read copies — the same bytes, info
+ * and errors — for random offsets (some out of range), sizes and upper
+ * bounds. */
+static void check_views_match_reads(log_t *log, uint64_t seed) {
+  test_rng rng;
+  test_rng_init(&rng, seed ^ (uint64_t)log_end_offset(log) * 977);
+  int64_t lo = log_start_offset(log), hi = log_end_offset(log);
+  for (int i = 0; i < 40; i++) {
+    int64_t off =
+        lo - 1 + (int64_t)test_rng_below(&rng, (uint64_t)(hi - lo) + 3);
+    size_t max_bytes = 1 + (size_t)test_rng_below(&rng, 6000);
+    int64_t offset_max = test_rng_below(&rng, 4)
+                             ? LOG_OFFSET_MAX
+                             : off + (int64_t)test_rng_below(&rng, 20);
+    buf_t copy = BUF_INIT;
+    buf_append(&copy, "xy", 2); /* log_read appends after what is there */
+    log_read_info ci, vi;
+    int rc_copy = log_read(log, off, max_bytes, offset_max, &copy, &ci);
+    const uint8_t *view = NULL;
+    size_t view_len = 99;
+    int rc_view =
+        log_read_view(log, off, max_bytes, offset_max, &view, &view_len, &vi);
+    TEST_EQ_INT(rc_view, rc_copy, seed);
+    TEST_EQ_INT(view_len, copy.len - 2, seed);
+    CU_ASSERT(view_len == copy.len - 2 &&
+              (view_len == 0 || memcmp(view, copy.data + 2, view_len) == 0));
+    CU_ASSERT(view_len > 0 || view == NULL);
+    TEST_EQ_INT(vi.offset_next, ci.offset_next, seed);
+    TEST_EQ_INT(vi.batch_count, ci.batch_count, seed);
+    TEST_EQ_INT(vi.log_start_offset, ci.log_start_offset, seed);
+    TEST_EQ_INT(vi.log_end_offset, ci.log_end_offset, seed);
+    buf_free(&copy);
+  }
+}
+
+/* The whole log from `from`, sequentially through views. */
+static int read_all_views(log_t *log, int64_t from, size_t max_bytes,
+                          buf_t *out) {
+  int64_t off = from;
+  while (off < log_end_offset(log)) {
+    const uint8_t *view = NULL;
+    size_t len = 0;
+    log_read_info info;
+    int rc =
+        log_read_view(log, off, max_bytes, LOG_OFFSET_MAX, &view, &len, &info);
+    if (rc != KERR_NONE)
+      return rc;
+    buf_append(out, view, len);
+    if (info.offset_next <= off)
+      return -1;
+    off = info.offset_next;
+  }
+  return KERR_NONE;
+}
+
 static void check_log_equals_model(log_t *log, const model *m, int64_t from,
                                    uint64_t seed) {
-  buf_t got = BUF_INIT, want = BUF_INIT;
+  buf_t got = BUF_INIT, want = BUF_INIT, viewed = BUF_INIT;
   CU_ASSERT_EQUAL(tl_read_all(log, from, 1000, &got), KERR_NONE);
+  CU_ASSERT_EQUAL(read_all_views(log, from, 700, &viewed), KERR_NONE);
   model_bytes_from(m, from, &want);
   TEST_EQ_INT(got.len, want.len, seed);
   CU_ASSERT(got.len == want.len && memcmp(got.data, want.data, got.len) == 0);
+  TEST_EQ_INT(viewed.len, want.len, seed);
+  CU_ASSERT(viewed.len == want.len &&
+            memcmp(viewed.data, want.data, viewed.len) == 0);
+  check_views_match_reads(log, seed);
   buf_free(&got);
   buf_free(&want);
+  buf_free(&viewed);
 }
 
 /* ------------------------------------------------------------------ tests */
@@ -889,19 +952,62 @@ static void test_random_ops(void) {
   tl_teardown(&t);
 }
 
+/* A segment file cut short behind the log's back (another process): reads
+ * through views — with windows mapped before the cut — see only what is
+ * left, report the cut batches as CORRUPT_MESSAGE and never touch a page
+ * past the new end (that would be SIGBUS and kill the test). */
+static void test_view_external_truncate(void) {
+  tl_env t;
+  tl_setup(&t);
+  log_config cfg;
+  tl_config(&cfg);
+  cfg.segment_bytes = 1 << 20;
+  log_t *log = NULL;
+  CU_ASSERT_EQUAL_FATAL(tl_open(&t, &cfg, 0, 0, &log), 0);
+  for (int i = 0; i < 60; i++)
+    tl_append(log, 3, 100 + i, (uint64_t)i, 300, 0);
+  buf_t all = BUF_INIT;
+  CU_ASSERT_EQUAL(read_all_views(log, 0, 1 << 20, &all), KERR_NONE);
+  int64_t leo = log_end_offset(log);
+  /* Cut the (only) segment at a page boundary inside a later batch. */
+  char *path = g_strdup_printf("%s/%020d.log", t.log_dir, 0);
+  CU_ASSERT_EQUAL_FATAL(truncate(path, 8192), 0);
+  int64_t off = 0;
+  int rc = KERR_NONE;
+  size_t at = 0;
+  while (off < leo) {
+    const uint8_t *view = NULL;
+    size_t len = 0;
+    log_read_info info;
+    rc = log_read_view(log, off, 1000, LOG_OFFSET_MAX, &view, &len, &info);
+    if (rc != KERR_NONE)
+      break;
+    CU_ASSERT_FATAL(at + len <= 8192);
+    CU_ASSERT(memcmp(view, all.data + at, len) == 0);
+    at += len;
+    off = info.offset_next;
+  }
+  CU_ASSERT_EQUAL(rc, KERR_CORRUPT_MESSAGE);
+  CU_ASSERT(at > 0 && at <= 8192);
+  log_free(log);
+  buf_free(&all);
+  g_free(path);
+  tl_teardown(&t);
+}
+
 int suite_log(void) {
-  TEST_SUITE("log", {"append and read", test_append_read},
-             {"read semantics", test_read_semantics},
-             {"segment files", test_segment_files},
-             {"index entries", test_index_entries},
-             {"lookup by time", test_time_lookup},
-             {"roll conditions", test_roll_conditions},
-             {"follower gaps", test_follower_gaps},
-             {"flush policy", test_flush_policy}, {"truncate", test_truncate},
-             {"truncate fully", test_truncate_fully},
-             {"start offset and retention", test_start_offset_and_retention},
-             {"leader epochs", test_epochs},
-             {"log append time", test_log_append_time},
-             {"checkpoints", test_checkpoints},
-             {"random operations", test_random_ops});
+  TEST_SUITE(
+      "log", {"append and read", test_append_read},
+      {"read semantics", test_read_semantics},
+      {"segment files", test_segment_files},
+      {"index entries", test_index_entries},
+      {"lookup by time", test_time_lookup},
+      {"roll conditions", test_roll_conditions},
+      {"follower gaps", test_follower_gaps},
+      {"flush policy", test_flush_policy}, {"truncate", test_truncate},
+      {"truncate fully", test_truncate_fully},
+      {"start offset and retention", test_start_offset_and_retention},
+      {"leader epochs", test_epochs}, {"log append time", test_log_append_time},
+      {"checkpoints", test_checkpoints}, {"random operations", test_random_ops},
+      {"views of a segment cut short outside", test_view_external_truncate});
 }

@@ -17,6 +17,7 @@
 #include "broker/kerr.h"
 #include "broker/log/batch.h"
 #include "broker/log/log.h"
+#include "sim/disk.h"
 #include "sim/scenario.h"
 #include "sim/scenarios/log_crash.h"
 #include "sim/sim.h"
@@ -262,8 +263,126 @@ static void test_compaction_crash(void) {
   }
 }
 
+/* ------------------------------------------------ bit rot through views
+ * The simulator's views show the medium's rot exactly as its pread does:
+ * after one bit of a flushed segment is flipped (sim_disk_rot), reading
+ * the whole log through log_read_view must fail with CORRUPT_MESSAGE
+ * somewhere and never return a batch that differs from what was appended;
+ * an injected read EIO fails a read with KAFKA_STORAGE_ERROR. Batches of
+ * up to ~7 KiB make views both inside one 4 KiB page (a pointer into it)
+ * and across pages (a copy). */
+
+#define RV_ROUNDS 120
+
+/* Reads the whole log through views, max_bytes drawn per read. Returns the
+ * first error (KERR_NONE if none); *escapes counts returned batches that
+ * differ from `orig` (the log as appended, from offset 0). */
+static int rv_read_all(log_t *log, test_rng *rng, const buf_t *orig,
+                       int *escapes) {
+  int64_t off = log_start_offset(log);
+  size_t at = 0; /* where `off` starts in orig */
+  while (off < log_end_offset(log)) {
+    const uint8_t *view = NULL;
+    size_t len = 0;
+    log_read_info info;
+    size_t max_bytes = 1 + (size_t)test_rng_below(rng, 9000);
+    int rc =
+        log_read_view(log, off, max_bytes, LOG_OFFSET_MAX, &view, &len, &info);
+    if (rc != KERR_NONE)
+      return rc;
+    if (len == 0 || at + len > orig->len ||
+        memcmp(view, orig->data + at, len) != 0) {
+      (*escapes)++;
+      return KERR_NONE;
+    }
+    at += len;
+    off = info.offset_next;
+  }
+  return KERR_NONE;
+}
+
+static void test_rot_views(void) {
+  uint64_t seed = test_seed();
+  sim_options so;
+  sim_options_default(&so, seed);
+  so.log_level = ENV_LOG_ERROR + 1; /* corrupt reads log errors */
+  sim_t *sim = sim_new(&so);
+  cc_world w;
+  log_config_default(&w.cfg);
+  w.cfg.segment_bytes = 20000;
+  w.cfg.index_interval_bytes = 600;
+  w.recovery_point = 0;
+  sim_node_t *node = sim_node_add(sim, "n1", &cc_ops, &w);
+  sim_run_until(sim, sim_now_ns(sim) + 1000000);
+  cc_node *n = sim_node_ctx(node);
+  CU_ASSERT_FATAL(n != NULL);
+  test_rng rng;
+  test_rng_init(&rng, seed ^ 0x707);
+  buf_t orig = BUF_INIT;
+  uint8_t value[2500];
+  for (int i = 0; i < 40; i++) {
+    batch_builder_opts o = {BATCH_CODEC_NONE, 0, 1000 + i, -1, -1, -1, 0, -1};
+    batch_builder *b = batch_builder_new(&o);
+    int nrec = 1 + (int)test_rng_below(&rng, 3);
+    for (int j = 0; j < nrec; j++) {
+      int vl = 1 + (int)test_rng_below(&rng, sizeof value);
+      for (int k = 0; k < vl; k++)
+        value[k] = (uint8_t)test_rng_below(&rng, 256);
+      batch_builder_add(b, 1000 + i, "k", 1, value, vl, NULL, 0);
+    }
+    buf_t out = BUF_INIT;
+    CU_ASSERT_EQUAL(batch_builder_finish(b, -1, &out), 0);
+    log_append_info info;
+    CU_ASSERT_EQUAL(log_append(n->log, out.data, out.len, i / 10, &info), 0);
+    buf_append(&orig, out.data, out.len); /* with the offset and epoch set */
+    buf_free(&out);
+  }
+  int st = 1;
+  log_flush(n->log, log_end_offset(n->log), cc_done, &st);
+  while (st == 1 && sim_step(sim))
+    ;
+  CU_ASSERT_EQUAL_FATAL(st, 0);
+  int escapes = 0;
+  CU_ASSERT_EQUAL(rv_read_all(n->log, &rng, &orig, &escapes), KERR_NONE);
+  int64_t bases[64];
+  size_t nseg = log_segment_bases(n->log, bases, 64);
+  CU_ASSERT_FATAL(nseg >= 3);
+  sim_disk_t *disk = sim_node_disk(node);
+  int detected = 0;
+  for (int round = 0; round < RV_ROUNDS; round++) {
+    char path[64];
+    snprintf(path, sizeof path, CC_DIR "/%020" PRId64 ".log",
+             bases[test_rng_below(&rng, nseg)]);
+    uint64_t size = 0;
+    CU_ASSERT_EQUAL_FATAL(sim_disk_durable_size(disk, path, &size), 0);
+    uint64_t at = test_rng_below(&rng, size);
+    int bit = (int)test_rng_below(&rng, 8);
+    CU_ASSERT_EQUAL_FATAL(sim_disk_rot(disk, path, at, bit), 0);
+    int rc = rv_read_all(n->log, &rng, &orig, &escapes);
+    detected += rc == KERR_CORRUPT_MESSAGE;
+    CU_ASSERT(rc == KERR_NONE || rc == KERR_CORRUPT_MESSAGE);
+    CU_ASSERT_EQUAL_FATAL(sim_disk_rot(disk, path, at, bit), 0); /* heal */
+    if (round % 10 == 0) {
+      sim_disk_fail_next_read(disk);
+      CU_ASSERT_EQUAL(rv_read_all(n->log, &rng, &orig, &escapes),
+                      KERR_KAFKA_STORAGE_ERROR);
+      CU_ASSERT_EQUAL(rv_read_all(n->log, &rng, &orig, &escapes), KERR_NONE);
+    }
+  }
+  if (escapes || detected != RV_ROUNDS)
+    fprintf(stderr,
+            "\n  seed %" PRIu64 ": %d rotted reads escaped, %d of %d "
+            "rounds detected",
+            seed, escapes, detected, RV_ROUNDS);
+  CU_ASSERT_EQUAL(escapes, 0);
+  CU_ASSERT_EQUAL(detected, RV_ROUNDS);
+  buf_free(&orig);
+  sim_free(sim);
+}
+
 int suite_log_crash(void) {
   TEST_SUITE("log_crash", {"seeds", test_seeds},
              {"deterministic", test_deterministic},
-             {"compaction crash points", test_compaction_crash});
+             {"compaction crash points", test_compaction_crash},
+             {"bit rot is caught through views", test_rot_views});
 }

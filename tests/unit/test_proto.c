@@ -973,6 +973,146 @@ static void test_splitter_random_chunks(void) {
   }
 }
 
+/* ---- responses with borrowed pieces ---- */
+
+/* A random Fetch response: up to 4 topics of up to 5 partitions, records
+ * null, empty, small (copied) or large (pieces), tagged fields set at
+ * random (v12: CurrentLeader, SnapshotId), aborted transactions. */
+static proto_fetch_resp *random_fetch(proto_arena *a, test_rng *rng,
+                                      const uint8_t *pool, size_t pool_len) {
+  proto_fetch_resp *r = PROTO_NEW(a, proto_fetch_resp);
+  r->throttle_time_ms = (int32_t)test_rng_below(rng, 3);
+  r->session_id = (int32_t)test_rng_below(rng, 2);
+  int32_t nt = (int32_t)test_rng_below(rng, 5);
+  r->responses.items =
+      PROTO_NEW_ARRAY(a, proto_fetch_resp_fetchable_topic_response, nt);
+  r->responses.count = nt;
+  for (int32_t i = 0; i < nt; i++) {
+    proto_fetch_resp_fetchable_topic_response *t = &r->responses.items[i];
+    t->topic =
+        test_rng_below(rng, 2) ? PROTO_STR_LIT("events") : PROTO_STR_LIT("t");
+    int32_t np = (int32_t)test_rng_below(rng, 6);
+    t->partitions.items =
+        PROTO_NEW_ARRAY(a, proto_fetch_resp_partition_data, np);
+    t->partitions.count = np;
+    for (int32_t j = 0; j < np; j++) {
+      proto_fetch_resp_partition_data *p = &t->partitions.items[j];
+      p->partition_index = j;
+      p->error_code = (int16_t)(test_rng_below(rng, 4) == 0 ? 1 : 0);
+      p->high_watermark = (int64_t)test_rng_below(rng, 1u << 30);
+      p->last_stable_offset = p->high_watermark;
+      p->log_start_offset = 0;
+      p->aborted_transactions.count = test_rng_below(rng, 2) ? -1 : 0;
+      if (test_rng_below(rng, 3) == 0) {
+        p->current_leader.leader_id = 1;
+        p->current_leader.leader_epoch = (int32_t)test_rng_below(rng, 9);
+      }
+      if (test_rng_below(rng, 5) == 0)
+        p->snapshot_id.end_offset = 42;
+      size_t len = 0;
+      switch (test_rng_below(rng, 4)) {
+      case 0:
+        p->records = PROTO_BYTES_NULL;
+        continue;
+      case 1:
+        len = 0;
+        break;
+      case 2:
+        len = 1 + test_rng_below(rng, 600);
+        break;
+      default:
+        len = 1 + test_rng_below(rng, pool_len - 1);
+        break;
+      }
+      size_t off = test_rng_below(rng, pool_len - len + 1);
+      p->records = (proto_bytes){len ? pool + off : NULL, (int32_t)len};
+    }
+  }
+  return r;
+}
+
+/* The frame bytes + pieces, flattened in sending order. */
+static void flatten(const buf_t *bytes, const proto_pieces *pieces,
+                    buf_t *out) {
+  proto_span *spans = malloc(sizeof *spans * (2 * pieces->count + 1));
+  size_t n = proto_pieces_spans(bytes->data, bytes->len, pieces, spans);
+  for (size_t i = 0; i < n; i++) {
+    CU_ASSERT(spans[i].len > 0);
+    buf_append(out, spans[i].data, spans[i].len);
+  }
+  free(spans);
+}
+
+static void test_response_pieces_same_bytes(void) {
+  uint64_t seed = test_seed();
+  test_rng rng;
+  test_rng_init(&rng, seed);
+  size_t pool_len = 20000;
+  uint8_t *pool = malloc(pool_len);
+  for (size_t i = 0; i < pool_len; i++)
+    pool[i] = (uint8_t)test_rng_below(&rng, 256);
+  const proto_message *m = proto_response_message(PROTO_API_FETCH);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+  size_t frames_with_pieces = 0;
+  for (int round = 0; round < 500; round++) {
+    proto_arena *a = proto_arena_new(0);
+    int16_t v =
+        (int16_t)(m->versions.min +
+                  (int)test_rng_below(
+                      &rng, (uint64_t)(m->versions.max - m->versions.min + 1)));
+    size_t min_bytes = 1 + test_rng_below(&rng, 1024);
+    /* Two frames back to back in one buffer: the second one's size
+     * prefix counts only its own pieces. */
+    buf_t old = BUF_INIT, bytes = BUF_INIT, flat = BUF_INIT;
+    proto_pieces pieces;
+    proto_pieces_init(&pieces, min_bytes);
+    for (int f = 0; f < 2; f++) {
+      proto_fetch_resp *r = random_fetch(a, &rng, pool, pool_len);
+      int32_t corr = (int32_t)test_rng_below(&rng, 100000);
+      int rc1 = proto_response_encode(&old, PROTO_API_FETCH, v, corr, r);
+      size_t count_before = pieces.count;
+      int rc2 = proto_response_encode_pieces(&bytes, &pieces, PROTO_API_FETCH,
+                                             v, corr, r);
+      TEST_EQ_INT(rc1, 0, seed);
+      TEST_EQ_INT(rc2, 0, seed);
+      frames_with_pieces += pieces.count > count_before;
+    }
+    flatten(&bytes, &pieces, &flat);
+    TEST_EQ_INT(flat.len, old.len, seed);
+    TEST_EQ_INT(bytes.len + pieces.bytes, old.len, seed);
+    CU_ASSERT(flat.len == old.len && memcmp(flat.data, old.data, old.len) == 0);
+    for (size_t i = 0; i < pieces.count; i++)
+      CU_ASSERT(pieces.items[i].len >= min_bytes);
+
+    /* An unencodable body leaves both the buffer and the pieces alone. */
+    proto_fetch_resp *bad = random_fetch(a, &rng, pool, pool_len);
+    proto_fetch_resp_partition_data extra[2];
+    memset(extra, 0, sizeof extra);
+    extra[0].records = (proto_bytes){pool, 5000};
+    extra[1].records = (proto_bytes){NULL, -7};
+    proto_fetch_resp_fetchable_topic_response bt = {.topic = PROTO_STR_LIT("x"),
+                                                    .partitions = {extra, 2}};
+    bad->responses = (proto_fetch_resp_fetchable_topic_response_array){&bt, 1};
+    size_t len_before = bytes.len, count_before = pieces.count,
+           piece_bytes_before = pieces.bytes;
+    TEST_EQ_INT(proto_response_encode_pieces(&bytes, &pieces, PROTO_API_FETCH,
+                                             v, 1, bad),
+                PROTO_ERR_ENCODE, seed);
+    TEST_EQ_INT(bytes.len, len_before, seed);
+    TEST_EQ_INT(pieces.count, count_before, seed);
+    TEST_EQ_INT(pieces.bytes, piece_bytes_before, seed);
+
+    proto_pieces_free(&pieces);
+    buf_free(&old);
+    buf_free(&bytes);
+    buf_free(&flat);
+    proto_arena_free(a);
+  }
+  /* The property was not checked on copies alone. */
+  CU_ASSERT(frames_with_pieces > 100);
+  free(pool);
+}
+
 static void test_splitter_bad_sizes(void) {
   const int32_t bad[] = {
       -1, INT32_MIN, 0, 7, PROTO_FRAME_BYTES_MAX_DEFAULT + 1, INT32_MAX};
@@ -1063,5 +1203,6 @@ int suite_proto(void) {
              {"request_garbage", test_request_garbage},
              {"splitter_random_chunks", test_splitter_random_chunks},
              {"splitter_bad_sizes", test_splitter_bad_sizes},
-             {"arena", test_arena});
+             {"arena", test_arena},
+             {"response_pieces_same_bytes", test_response_pieces_same_bytes});
 }
