@@ -128,36 +128,6 @@ uint8_t *buf_steal(buf_t *b, size_t *len) {
   return data;
 }
 
-uint16_t be16_load(const uint8_t *p) {
-  return (uint16_t)((uint16_t)p[0] << 8 | (uint16_t)p[1]);
-}
-
-uint32_t be32_load(const uint8_t *p) {
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
-         (uint32_t)p[3];
-}
-
-uint64_t be64_load(const uint8_t *p) {
-  return (uint64_t)be32_load(p) << 32 | (uint64_t)be32_load(p + 4);
-}
-
-void be16_store(uint8_t *p, uint16_t v) {
-  p[0] = (uint8_t)(v >> 8);
-  p[1] = (uint8_t)v;
-}
-
-void be32_store(uint8_t *p, uint32_t v) {
-  p[0] = (uint8_t)(v >> 24);
-  p[1] = (uint8_t)(v >> 16);
-  p[2] = (uint8_t)(v >> 8);
-  p[3] = (uint8_t)v;
-}
-
-void be64_store(uint8_t *p, uint64_t v) {
-  be32_store(p, (uint32_t)(v >> 32));
-  be32_store(p + 4, (uint32_t)v);
-}
-
 void buf_reader_init(buf_reader_t *r, const uint8_t *data, size_t len) {
   SL_ASSERT(r != NULL);
   SL_ASSERT(data != NULL || len == 0);
@@ -167,21 +137,16 @@ void buf_reader_init(buf_reader_t *r, const uint8_t *data, size_t len) {
   r->error = false;
 }
 
-size_t buf_reader_left(const buf_reader_t *r) {
-  SL_ASSERT(r != NULL);
-  SL_ASSERT(r->pos <= r->len);
-  return r->len - r->pos;
-}
-
 void buf_reader_fail(buf_reader_t *r) {
   SL_ASSERT(r != NULL);
   r->error = true;
 }
 
-/* The one gate every read goes through: returns the next len bytes and
- * advances, or NULL after setting the error flag. Comparing against the
- * bytes left (never pos + len) cannot overflow. */
-static const uint8_t *reader_take(buf_reader_t *r, size_t len) {
+/* The cases buf__take (buf.h) does not handle inline: a sticky error, a
+ * short read, or a reader without memory (len == 0 only), which returns
+ * buf_empty_bytes so that NULL keeps meaning "error". */
+const uint8_t *buf__take_slow(buf_reader_t *r, size_t len) {
+  SL_ASSERT(r != NULL);
   if (r->error)
     return NULL;
   if (len > buf_reader_left(r)) {
@@ -191,28 +156,4 @@ static const uint8_t *reader_take(buf_reader_t *r, size_t len) {
   const uint8_t *p = r->data ? r->data + r->pos : buf_empty_bytes;
   r->pos += len;
   return p;
-}
-
-uint8_t buf_get_u8(buf_reader_t *r) {
-  const uint8_t *p = reader_take(r, 1);
-  return p ? p[0] : 0;
-}
-
-uint16_t buf_get_be16(buf_reader_t *r) {
-  const uint8_t *p = reader_take(r, 2);
-  return p ? be16_load(p) : 0;
-}
-
-uint32_t buf_get_be32(buf_reader_t *r) {
-  const uint8_t *p = reader_take(r, 4);
-  return p ? be32_load(p) : 0;
-}
-
-uint64_t buf_get_be64(buf_reader_t *r) {
-  const uint8_t *p = reader_take(r, 8);
-  return p ? be64_load(p) : 0;
-}
-
-const uint8_t *buf_get_bytes(buf_reader_t *r, size_t len) {
-  return reader_take(r, len);
 }

@@ -687,8 +687,27 @@ static void kclient__conn_on_data(void *arg, env_conn_t *ec,
   kclient__conn *conn = link->conn;
   kclient_t *c = conn->c;
   kclient__enter(c);
-  proto_splitter_feed(link->splitter, data, len);
   link->dispatching = true;
+  /* Frames that lie wholly in data, with nothing buffered before them,
+   * are dispatched straight from data (valid for this call, which is as
+   * long as a response body lives): no copy into the splitter. Only the
+   * rest, a frame cut by the read, is fed to it. A bad size prefix is
+   * left for the splitter to report. */
+  size_t direct = 0;
+  if (proto_splitter_buffered_bytes(link->splitter) == 0) {
+    while (!link->dead && len - direct >= PROTO_FRAME_PREFIX_BYTES) {
+      int32_t size = (int32_t)be32_load(data + direct);
+      if (proto_frame_size_check(size, PROTO_RESPONSE_FRAME_BYTES_MIN,
+                                 KCLIENT_RESPONSE_BYTES_MAX) != 0 ||
+          (size_t)size > len - direct - PROTO_FRAME_PREFIX_BYTES)
+        break;
+      kclient__conn_frame(conn, data + direct + PROTO_FRAME_PREFIX_BYTES,
+                          (size_t)size);
+      direct += PROTO_FRAME_PREFIX_BYTES + (size_t)size;
+    }
+  }
+  if (!link->dead && direct < len)
+    proto_splitter_feed(link->splitter, data + direct, len - direct);
   while (!link->dead) {
     const uint8_t *frame;
     size_t flen;

@@ -184,6 +184,10 @@ typedef struct kclient__cpart {
   uint32_t failures;   /* retriable errors in a row (backoff) */
   bool fetching;
   bool stopped;
+  /* >= 0: the offset the next fetch asks for, set from a response before
+   * its records are delivered (see kclient__fetch_response); -1: fetch
+   * at the position. */
+  int64_t prefetch_offset;
   kclient__op *resolve_op;
   uint64_t backoff_until_ns;
 } kclient__cpart;
@@ -192,6 +196,7 @@ typedef struct kclient__fpart {
   kclient__cpart *cp;
   uint32_t generation;
   int64_t fetch_offset;
+  bool prefetched; /* released early: the next fetch went out already */
 } kclient__fpart;
 
 typedef struct kclient__fetch {
@@ -287,6 +292,7 @@ int kclient_consumer_assign(kclient_consumer_t *k, const char *topic,
     g_ptr_array_insert(k->parts, -at - 1, cp);
   }
   cp->position = offset;
+  cp->prefetch_offset = -1;
   cp->high_watermark = -1;
   cp->fetch_bytes = k->cfg.partition_max_bytes;
   cp->generation++;
@@ -510,7 +516,11 @@ static void kclient__consumer_drain(kclient_consumer_t *k) {
       f->parts = g_array_new(FALSE, FALSE, sizeof(kclient__fpart));
       g_ptr_array_add(building, f);
     }
-    kclient__fpart fp = {cp, cp->generation, cp->position};
+    kclient__fpart fp = {cp, cp->generation,
+                         cp->prefetch_offset >= 0 ? cp->prefetch_offset
+                                                  : cp->position,
+                         false};
+    cp->prefetch_offset = -1;
     g_array_append_val(f->parts, fp);
   }
   for (guint j = 0; j < building->len; j++) {
@@ -677,8 +687,12 @@ static void kclient__fetch_partition(kclient_consumer_t *k, kclient__fpart *fp,
   kclient__cpart *cp = fp->cp;
   kclient_t *c = k->c;
   char msg[KCLIENT_ERRMSG_BYTES];
-  if (cp->generation != fp->generation || cp->position != fp->fetch_offset)
-    return; /* reassigned meanwhile */
+  /* Reassigned, stopped, or (after a prefetch) the previous response was
+   * not delivered to its end (a pause, a corrupt batch): the position is
+   * not where this answer starts. */
+  if (cp->generation != fp->generation || cp->position != fp->fetch_offset ||
+      cp->stopped)
+    return;
   int code = pd->error_code;
   if (code == KERR_NONE) {
     cp->high_watermark = pd->high_watermark;
@@ -728,18 +742,102 @@ static void kclient__fetch_partition(kclient_consumer_t *k, kclient__fpart *fp,
   kclient__cpart_error(cp, code, msg, true);
 }
 
+/* Where delivering records will leave a partition at `position`: after
+ * the last whole batch that reaches it (control batches and compaction
+ * gaps included, as kclient__deliver moves the position), judged from the
+ * batch headers alone. -1 when no whole batch is there or one is
+ * malformed: delivery then does not get past it either. */
+static int64_t kclient__records_end(proto_bytes records, int64_t position) {
+  if (records.len <= 0)
+    return -1;
+  const uint8_t *p = records.data;
+  size_t len = (size_t)records.len;
+  int64_t end = -1;
+  for (size_t off = 0; len - off >= BATCH_HEADER_BYTES;) {
+    int64_t total = batch_total_bytes(p + off, len - off);
+    if (total < BATCH_HEADER_BYTES || (size_t)total > len - off)
+      break;
+    batch_header h;
+    if (batch_header_parse(p + off, (size_t)total, &h) != 0 ||
+        h.magic != BATCH_MAGIC_V2)
+      return -1;
+    int64_t last = batch_last_offset(&h);
+    if (last >= position && last + 1 > end)
+      end = last + 1;
+    off += (size_t)total;
+  }
+  return end;
+}
+
+/* Fetch pipelining: before the records of a response are delivered, the
+ * next fetch for each partition whose answer holds whole batches goes out
+ * at the offset the delivery will reach, so the broker reads and sends it
+ * while on_record runs (one fetch per broker in flight still). Partitions
+ * that got an empty answer go along at their position (so a long poll
+ * still watches them); those with an error or only a cut-short batch stay
+ * `fetching` until their answer is handled. Released parts are marked
+ * prefetched. If the delivery stops short (a pause, a corrupt batch), the
+ * early answer does not start at the position and is dropped
+ * (kclient__fetch_partition); the partition fetches again. */
+static void kclient__fetch_prefetch(kclient_consumer_t *k, kclient__fetch *f,
+                                    const proto_fetch_resp *resp) {
+  if (k->paused)
+    return;
+  bool any = false;
+  for (int pass = 0; pass < 2; pass++) {
+    for (int32_t ti = 0; ti < resp->responses.count; ti++) {
+      const proto_fetch_resp_fetchable_topic_response *tr =
+          &resp->responses.items[ti];
+      for (int32_t pi = 0; pi < tr->partitions.count; pi++) {
+        const proto_fetch_resp_partition_data *pd = &tr->partitions.items[pi];
+        kclient__fpart *fp =
+            kclient__fetch_find(f, tr->topic, pd->partition_index);
+        if (!fp || fp->prefetched || pd->error_code != KERR_NONE)
+          continue;
+        kclient__cpart *cp = fp->cp;
+        if (cp->generation != fp->generation ||
+            cp->position != fp->fetch_offset || cp->stopped)
+          continue;
+        int64_t end = -1;
+        if (pd->records.len > 0) {
+          end = kclient__records_end(pd->records, cp->position);
+          if (end <= cp->position)
+            continue; /* cut short or malformed: handled after delivery */
+        }
+        /* Pass 0 finds whether any records go out early; pass 1 releases
+         * those and the empty answers with them. */
+        if (pass == 0) {
+          any = any || end >= 0;
+          continue;
+        }
+        cp->prefetch_offset = end;
+        cp->fetching = false;
+        fp->prefetched = true;
+      }
+    }
+    if (!any)
+      return;
+  }
+  kclient__consumer_drain(k);
+}
+
 static void kclient__fetch_response(void *ctx, int err, const char *errmsg,
                                     int16_t version, void *body) {
   kclient__fetch *f = ctx;
   kclient_consumer_t *k = f->k;
   kclient_t *c = k->c;
   g_ptr_array_remove(k->fetches, f);
-  for (guint i = 0; i < f->parts->len; i++)
-    g_array_index(f->parts, kclient__fpart, i).cp->fetching = false;
   const proto_fetch_resp *resp = body;
   if (!err && resp->error_code) {
     err = resp->error_code;
     errmsg = kclient_err_name(err);
+  }
+  if (!err)
+    kclient__fetch_prefetch(k, f, resp);
+  for (guint i = 0; i < f->parts->len; i++) {
+    kclient__fpart *fp = &g_array_index(f->parts, kclient__fpart, i);
+    if (!fp->prefetched)
+      fp->cp->fetching = false;
   }
   if (err) {
     for (guint i = 0; i < f->parts->len; i++)

@@ -7,10 +7,10 @@
  * epochs and timestamps against its state). Batches stay opaque bytes: the
  * only in-place edits are the fields Kafka itself rewrites on append.
  *
- * All decoding goes through buf_reader_t, which never reads past its range
- * and has a sticky error flag, so a hostile length can at worst make a read
- * fail. Record validation walks the records with readers on the stack; the
- * only allocation is the decompression buffer for compressed batches,
+ * Records are decoded with a bounds-checked cursor (one check per field,
+ * never a read past the end), so a hostile length can at worst make a
+ * decode fail; validation and the iterator share the same record_read.
+ * The only allocation is the decompression buffer for compressed batches,
  * which callers can reuse (batch_validate_scratch, batch_iter_reset).
  */
 #include "broker/log/batch.h"
@@ -28,6 +28,10 @@
  * BATCH_RECORD_BYTES_MIN); a header at least two (key and value lengths). */
 #define RECORD_BODY_BYTES_MIN 6
 #define RECORD_HEADER_BYTES_MIN 2
+/* A builder's first allocation: Kafka's default batch.size, so a
+ * producer's batch fills without reallocating (and copying) as it grows;
+ * bigger batches still grow by doubling. */
+#define BUILDER_BYTES_INITIAL ((size_t)16 * 1024)
 
 /* Signed sums and differences that wrap instead of overflowing: the
  * operands can come from hostile bytes, and encode and decode must agree
@@ -109,56 +113,95 @@ typedef struct record_view {
   int32_t header_count;
 } record_view;
 
-/* Reads a length-prefixed byte string whose length may be -1 (null) when
- * nullable. Returns false on a bad length or short input. */
-static bool read_bytes(buf_reader_t *r, bool nullable, const uint8_t **out,
-                       int32_t *out_len) {
-  int32_t n = buf_get_varint32(r);
-  if (r->error || n < (nullable ? -1 : 0))
+/* Records are decoded with a bare cursor, *pp moving towards end, rather
+ * than through buf_reader_t: one comparison per field instead of one per
+ * byte and per call, and the varints take their unrolled path whenever ten
+ * bytes remain (base/varint.h). Every length is compared with the bytes
+ * left before it is used, so nothing is read outside [*pp, end). */
+
+/* Empty records sections point here, so the cursor is never NULL. */
+static const uint8_t batch_no_bytes[1];
+
+static inline bool cur_varint32(const uint8_t **pp, const uint8_t *end,
+                                int32_t *out) {
+  uint32_t u;
+  size_t n = uvarint32_decode(*pp, (size_t)(end - *pp), &u);
+  if (n == 0)
     return false;
-  *out_len = n;
-  *out = NULL;
-  if (n < 0)
-    return true;
-  *out = buf_get_bytes(r, (size_t)n);
-  return *out != NULL;
+  *pp += n;
+  *out = zigzag32_decode(u);
+  return true;
 }
 
-/* Decodes one record from r. When headers is not NULL the first
- * BATCH_RECORD_HEADERS_MAX headers are stored there. Returns KERR_NONE or
- * KERR_INVALID_RECORD; r is advanced past the record either way (or its
- * error flag is set). */
-static int record_read(buf_reader_t *r, record_view *v,
-                       batch_record_header *headers) {
-  int32_t body_bytes = buf_get_varint32(r);
-  if (r->error || body_bytes < RECORD_BODY_BYTES_MIN)
+static inline bool cur_varint64(const uint8_t **pp, const uint8_t *end,
+                                int64_t *out) {
+  uint64_t u;
+  size_t n = uvarint64_decode(*pp, (size_t)(end - *pp), &u);
+  if (n == 0)
+    return false;
+  *pp += n;
+  *out = zigzag64_decode(u);
+  return true;
+}
+
+/* Reads a length-prefixed byte string whose length may be -1 (null) when
+ * nullable. Returns false on a bad length or short input. An empty string
+ * gets a non-NULL pointer (into the record), a null one NULL. */
+static inline bool cur_bytes(const uint8_t **pp, const uint8_t *end,
+                             bool nullable, const uint8_t **out,
+                             int32_t *out_len) {
+  int32_t n;
+  if (!cur_varint32(pp, end, &n) || n < (nullable ? -1 : 0))
+    return false;
+  *out_len = n;
+  if (n < 0) {
+    *out = NULL;
+    return true;
+  }
+  if ((size_t)n > (size_t)(end - *pp))
+    return false;
+  *out = *pp;
+  *pp += n;
+  return true;
+}
+
+/* Decodes one record from [*pp, end). When headers is not NULL the first
+ * BATCH_RECORD_HEADERS_MAX headers are stored there. Returns KERR_NONE
+ * with *pp just past the record, or KERR_INVALID_RECORD (*pp then
+ * unspecified, but within [*pp, end]). */
+static inline int record_read(const uint8_t **pp, const uint8_t *end,
+                              record_view *v, batch_record_header *headers) {
+  int32_t body_bytes;
+  if (!cur_varint32(pp, end, &body_bytes) ||
+      body_bytes < RECORD_BODY_BYTES_MIN ||
+      (size_t)body_bytes > (size_t)(end - *pp))
     return KERR_INVALID_RECORD;
-  const uint8_t *body = buf_get_bytes(r, (size_t)body_bytes);
-  if (body == NULL)
+  const uint8_t *p = *pp;
+  const uint8_t *body_end = p + body_bytes;
+  *pp = body_end;
+  /* body_bytes >= 6: the attributes byte is there. */
+  v->attributes = (int8_t)*p++;
+  if (!cur_varint64(&p, body_end, &v->timestamp_delta) ||
+      !cur_varint32(&p, body_end, &v->offset_delta) ||
+      !cur_bytes(&p, body_end, true, &v->key, &v->key_len) ||
+      !cur_bytes(&p, body_end, true, &v->value, &v->value_len) ||
+      !cur_varint32(&p, body_end, &v->header_count))
     return KERR_INVALID_RECORD;
-  buf_reader_t br;
-  buf_reader_init(&br, body, (size_t)body_bytes);
-  v->attributes = (int8_t)buf_get_u8(&br);
-  v->timestamp_delta = buf_get_varint64(&br);
-  v->offset_delta = buf_get_varint32(&br);
-  if (br.error || !read_bytes(&br, true, &v->key, &v->key_len) ||
-      !read_bytes(&br, true, &v->value, &v->value_len))
-    return KERR_INVALID_RECORD;
-  v->header_count = buf_get_varint32(&br);
-  if (br.error || v->header_count < 0 ||
-      (size_t)v->header_count > buf_reader_left(&br) / RECORD_HEADER_BYTES_MIN)
+  if (v->header_count < 0 ||
+      (size_t)v->header_count >
+          (size_t)(body_end - p) / RECORD_HEADER_BYTES_MIN)
     return KERR_INVALID_RECORD;
   for (int32_t i = 0; i < v->header_count; i++) {
     batch_record_header hdr;
-    if (!read_bytes(&br, false, &hdr.key, &hdr.key_len) ||
-        !read_bytes(&br, true, &hdr.value, &hdr.value_len))
+    if (!cur_bytes(&p, body_end, false, &hdr.key, &hdr.key_len) ||
+        !cur_bytes(&p, body_end, true, &hdr.value, &hdr.value_len))
       return KERR_INVALID_RECORD;
     if (headers != NULL && i < BATCH_RECORD_HEADERS_MAX)
       headers[i] = hdr;
   }
   /* The length prefix must cover the fields exactly (Kafka: "invalid
    * record size"). */
-  if (br.error || buf_reader_left(&br) != 0)
+  if (p != body_end)
     return KERR_INVALID_RECORD;
   return KERR_NONE;
 }
@@ -169,12 +212,12 @@ static int records_check(const uint8_t *data, size_t len, const batch_header *h,
                          bool strict) {
   if ((uint64_t)h->record_count * BATCH_RECORD_BYTES_MIN > len)
     return KERR_INVALID_RECORD;
-  buf_reader_t r;
-  buf_reader_init(&r, data, len);
+  const uint8_t *p = len > 0 ? data : batch_no_bytes;
+  const uint8_t *end = p + len;
   int64_t delta_prev = -1;
   for (int32_t i = 0; i < h->record_count; i++) {
     record_view v;
-    int rc = record_read(&r, &v, NULL);
+    int rc = record_read(&p, end, &v, NULL);
     if (rc != KERR_NONE)
       return rc;
     if (strict ? v.offset_delta != i
@@ -183,7 +226,7 @@ static int records_check(const uint8_t *data, size_t len, const batch_header *h,
       return KERR_INVALID_RECORD;
     delta_prev = v.offset_delta;
   }
-  return buf_reader_left(&r) == 0 ? KERR_NONE : KERR_INVALID_RECORD;
+  return p == end ? KERR_NONE : KERR_INVALID_RECORD;
 }
 
 /* The rules on the header's counts and producer fields (see batch.h). */
@@ -260,7 +303,8 @@ int batch_validate(const uint8_t *p, size_t len, const batch_limits *limits) {
 struct batch_iter {
   batch_header header;
   buf_t decompressed; /* [owned] reused across resets */
-  buf_reader_t reader;
+  const uint8_t *pos;  /* next record; never NULL */
+  const uint8_t *end;  /* end of the records */
   int32_t index; /* records returned so far */
   int err;       /* sticky KERR_* once a record failed to decode */
 };
@@ -269,7 +313,7 @@ int batch_iter_reset(batch_iter *it, const uint8_t *p, size_t len) {
   SL_ASSERT(it != NULL);
   it->index = 0;
   it->err = KERR_NONE;
-  buf_reader_init(&it->reader, NULL, 0);
+  it->pos = it->end = batch_no_bytes;
   const batch_header *h = &it->header;
   int rc = batch_header_parse(p, len, &it->header);
   if (rc != KERR_NONE)
@@ -297,7 +341,10 @@ int batch_iter_reset(batch_iter *it, const uint8_t *p, size_t len) {
     records = it->decompressed.data;
     records_bytes = it->decompressed.len;
   }
-  buf_reader_init(&it->reader, records, records_bytes);
+  if (records_bytes > 0) {
+    it->pos = records;
+    it->end = records + records_bytes;
+  }
   return KERR_NONE;
 
 out_error:
@@ -328,13 +375,13 @@ int batch_iter_next(batch_iter *it, batch_record *rec) {
     return -it->err;
   const batch_header *h = &it->header;
   if (it->index >= h->record_count) {
-    if (buf_reader_left(&it->reader) == 0)
+    if (it->pos == it->end)
       return 0;
     it->err = KERR_INVALID_RECORD;
     return -it->err;
   }
   record_view v;
-  int rc = record_read(&it->reader, &v, rec->headers);
+  int rc = record_read(&it->pos, it->end, &v, rec->headers);
   if (rc != KERR_NONE) {
     it->err = rc;
     return -rc;
@@ -362,9 +409,12 @@ void batch_iter_free(batch_iter *it) {
 
 /* ---- builder ---- */
 
+/* Records are encoded after BATCH_HEADER_BYTES of room for the header, so
+ * an uncompressed batch is finished in place: the header is written into
+ * that room and the buffer handed to the caller, no copy of the records. */
 struct batch_builder {
   batch_builder_opts opts;
-  buf_t records; /* [owned] uncompressed record encodings */
+  buf_t records; /* [owned] header room, then uncompressed records */
   int32_t count;
   int32_t last_delta;    /* -1 while empty */
   int64_t max_timestamp; /* meaningful once count > 0 */
@@ -376,19 +426,32 @@ batch_builder *batch_builder_new(const batch_builder_opts *opts) {
   batch_builder *b = g_new0(batch_builder, 1);
   b->opts = *opts;
   buf_init(&b->records);
+  buf_reserve(&b->records, BUILDER_BYTES_INITIAL);
+  buf_append_zeros(&b->records, BATCH_HEADER_BYTES);
   b->last_delta = -1;
   return b;
+}
+
+/* Writers into room already reserved (batch_builder_add_at reserves the
+ * whole record first): no capacity check per field. */
+static inline uint8_t *put_varint32_raw(uint8_t *p, int32_t v) {
+  return p + uvarint32_encode(p, zigzag32_encode(v));
+}
+
+static inline uint8_t *put_bytes_raw(uint8_t *p, const void *data,
+                                     int32_t n) {
+  p = put_varint32_raw(p, n);
+  if (n > 0) {
+    memcpy(p, data, (size_t)n);
+    p += n;
+  }
+  return p;
 }
 
 static size_t bytes_field_len(int32_t n) {
   return varint32_len(n) + (n > 0 ? (size_t)n : 0);
 }
 
-static void put_bytes_field(buf_t *out, const void *data, int32_t n) {
-  buf_put_varint32(out, n);
-  if (n > 0)
-    buf_append(out, data, (size_t)n);
-}
 
 void batch_builder_add_at(batch_builder *b, int32_t offset_delta,
                           int64_t timestamp, const void *key, int32_t key_len,
@@ -417,17 +480,22 @@ void batch_builder_add_at(batch_builder *b, int32_t offset_delta,
 
   buf_t *out = &b->records;
   buf_reserve(out, VARINT_MAX32 + body_bytes);
-  buf_put_varint32(out, (int32_t)body_bytes);
-  buf_put_u8(out, 0); /* record attributes: unused in v2 */
-  buf_put_varint64(out, timestamp_delta);
-  buf_put_varint32(out, offset_delta);
-  put_bytes_field(out, key, key_len);
-  put_bytes_field(out, value, value_len);
-  buf_put_varint32(out, header_count);
+  uint8_t *start = out->data + out->len;
+  uint8_t *p = put_varint32_raw(start, (int32_t)body_bytes);
+  *p++ = 0; /* record attributes: unused in v2 */
+  p += uvarint64_encode(p, zigzag64_encode(timestamp_delta));
+  p = put_varint32_raw(p, offset_delta);
+  p = put_bytes_raw(p, key, key_len);
+  p = put_bytes_raw(p, value, value_len);
+  p = put_varint32_raw(p, header_count);
   for (int32_t i = 0; i < header_count; i++) {
-    put_bytes_field(out, headers[i].key, headers[i].key_len);
-    put_bytes_field(out, headers[i].value, headers[i].value_len);
+    p = put_bytes_raw(p, headers[i].key, headers[i].key_len);
+    p = put_bytes_raw(p, headers[i].value, headers[i].value_len);
   }
+  size_t written = (size_t)(p - start);
+  /* The length computed above is the length written. */
+  SL_ASSERT(written == varint32_len((int32_t)body_bytes) + body_bytes);
+  out->len += written;
 
   if (b->count == 0 || timestamp > b->max_timestamp)
     b->max_timestamp = timestamp;
@@ -480,12 +548,21 @@ int batch_builder_finish(batch_builder *b, int32_t last_offset_delta_min,
     rc = KERR_UNSUPPORTED_COMPRESSION_TYPE;
     goto out_free_builder;
   }
-  buf_reserve(out, BATCH_HEADER_BYTES + b->records.len);
-  buf_append_zeros(out, BATCH_HEADER_BYTES);
-  rc = compress_encode(b->opts.codec, b->records.data, b->records.len, out);
-  if (rc != KERR_NONE) {
-    out->len = start;
-    goto out_free_builder;
+  if (b->opts.codec == BATCH_CODEC_NONE && out->len == 0) {
+    /* The common case: hand the buffer over, header room included. */
+    buf_free(out);
+    *out = b->records;
+    buf_init(&b->records);
+  } else {
+    const uint8_t *records = b->records.data + BATCH_HEADER_BYTES;
+    size_t records_bytes = b->records.len - BATCH_HEADER_BYTES;
+    buf_reserve(out, BATCH_HEADER_BYTES + records_bytes);
+    buf_append_zeros(out, BATCH_HEADER_BYTES);
+    rc = compress_encode(b->opts.codec, records, records_bytes, out);
+    if (rc != KERR_NONE) {
+      out->len = start;
+      goto out_free_builder;
+    }
   }
   size_t total_bytes = out->len - start;
   SL_ASSERT(total_bytes - BATCH_LOG_OVERHEAD <= INT32_MAX);

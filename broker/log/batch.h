@@ -251,6 +251,8 @@ int32_t batch_builder_count(const batch_builder *b);
  * record's delta; pass a larger value to keep a compacted batch's range
  * (pass -1 for none). max_timestamp is the largest record timestamp, or -1
  * (Kafka's NO_TIMESTAMP) for a batch without records.
+ * An uncompressed batch finished into an empty out is not copied: out
+ * takes over the builder's buffer (its previous bytes are freed).
  * Returns 0 or KERR_UNSUPPORTED_COMPRESSION_TYPE. The builder is freed. */
 int batch_builder_finish(batch_builder *b, int32_t last_offset_delta_min,
                          buf_t *out);

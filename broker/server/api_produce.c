@@ -5,9 +5,10 @@
  * rejects anything else with INVALID_RECORD). The batch is validated (size,
  * CRC, magic, counts, every record decoded: broker/log/batch.h) against the
  * topic's max.message.bytes, checked against the idempotent producer state
- * (producers.c), then appended: the log assigns the offsets. The bytes
- * stored are the bytes the producer sent, except the base offset and the
- * leader epoch (outside the CRC).
+ * (producers.c), then appended straight from the request frame (no copy:
+ * see produce_one): the log assigns the offsets. The bytes stored are the
+ * bytes the producer sent, except the base offset and the leader epoch
+ * (outside the CRC).
  *
  * acks: 1 and -1 are answered once appended (one replica: the high
  * watermark is the log end, so -1 waits for nothing more — unless
@@ -174,16 +175,20 @@ static void produce_one(broker_t *b, const char *topic, int16_t acks,
     env_metric_add(b->env, "broker.produce_duplicates", 1);
     return;
   }
-  buf_clear(&b->batch_copy);
-  buf_append(&b->batch_copy, data, len);
+  /* Appended in place, not copied: the frame is this connection's own
+   * copy of the bytes (the splitter copies what it is fed, proto.h), the
+   * records field points into it (zero-copy decode), and nothing reads the
+   * request's records after this handler. So the log may patch the base
+   * offset and leader epoch (and, for LogAppendTime, the timestamp and
+   * CRC) right there; the page-cache write is the only copy. */
+  uint8_t *batch = (uint8_t *)(uintptr_t)data;
   log_append_info info;
-  err = log_append(p->log, b->batch_copy.data, len, p->leader_epoch, &info);
+  err = log_append(p->log, batch, len, p->leader_epoch, &info);
   if (err != KERR_NONE) {
     res->error = (int16_t)err;
     return;
   }
-  broker__producer_record(b, p, b->batch_copy.data, info.base_offset,
-                          info.last_offset);
+  broker__producer_record(b, p, batch, info.base_offset, info.last_offset);
   res->error = KERR_NONE;
   res->base_offset = info.base_offset;
   res->log_append_time_ms = info.log_append_time_ms;

@@ -938,6 +938,99 @@ static void test_kerr_names(void) {
   CU_ASSERT_STRING_EQUAL(kerr_name(9999), "UNKNOWN");
 }
 
+/* Record varints take an unrolled path when ten bytes remain and a checked
+ * loop near the end of the records (base/varint.h): the same record must
+ * be judged the same in both places. Each record is checked alone (so its
+ * last fields lie in the final bytes) and followed by a good record (so
+ * every field has ten bytes after it). */
+static void test_record_varint_paths(void) {
+  uint64_t seed = test_seed();
+  const batch_limits *cl = &client_limits;
+  static const uint8_t tail_good[] = {0x0c, 0, 0, 0x02, 0x01, 0x01, 0};
+  typedef struct vcase {
+    uint8_t bytes[24];
+    size_t len;
+    int want;
+  } vcase;
+  static const vcase cases[] = {
+      /* Zero padding within the maximum length is accepted (Kafka too):
+       * a 10-byte timestamp delta, a 5-byte offset delta. */
+      {{0x1e, 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00,
+        0, 0x01, 0x01, 0},
+       16,
+       KERR_NONE},
+      {{0x14, 0, 0, 0x80, 0x80, 0x80, 0x80, 0x00, 0x01, 0x01, 0},
+       11,
+       KERR_NONE},
+      /* The 10th byte of the timestamp delta with a bit past 64, and with
+       * a continuation bit. */
+      {{0x1e, 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02,
+        0, 0x01, 0x01, 0},
+       16,
+       KERR_INVALID_RECORD},
+      {{0x20, 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+        0x00, 0, 0x01, 0x01, 0},
+       17,
+       KERR_INVALID_RECORD},
+      /* The 5th byte of the offset delta with bits past 32. */
+      {{0x14, 0, 0, 0x80, 0x80, 0x80, 0x80, 0x10, 0x01, 0x01, 0},
+       11,
+       KERR_INVALID_RECORD},
+      /* A header count whose varint is cut by the record's own length. */
+      {{0x0c, 0, 0, 0, 0x01, 0x01, 0x80}, 7, KERR_INVALID_RECORD},
+      /* A value length past the record's end, and a padded key length. */
+      {{0x0c, 0, 0, 0, 0x01, 0x04, 0}, 7, KERR_INVALID_RECORD},
+      {{0x0e, 0, 0, 0, 0x81, 0x00, 0x01, 0}, 8, KERR_NONE},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const vcase *c = &cases[i];
+    TEST_EQ_INT(hand_validate(0, 0, 1, c->bytes, c->len, cl), c->want, seed);
+    uint8_t two[sizeof c->bytes + sizeof tail_good];
+    memcpy(two, c->bytes, c->len);
+    memcpy(two + c->len, tail_good, sizeof tail_good);
+    TEST_EQ_INT(hand_validate(0, 1, 2, two, c->len + sizeof tail_good, cl),
+                c->want, seed);
+  }
+}
+
+/* An uncompressed batch finished into an empty buffer takes over the
+ * builder's memory; into a non-empty one it is appended. Same bytes. */
+static void test_finish_in_place(void) {
+  uint64_t seed = test_seed() ^ 0xF1;
+  test_rng rng;
+  test_rng_init(&rng, seed);
+  for (int run = 0; run < 50; run++) {
+    batch_codec codec = codecs[test_rng_below(&rng, G_N_ELEMENTS(codecs))];
+    batch_builder_opts o = {codec, 0, 1000, -1, -1, -1, 0, -1};
+    batch_builder *a = batch_builder_new(&o);
+    batch_builder *b = batch_builder_new(&o);
+    int n = 1 + (int)test_rng_below(&rng, 40);
+    trec *recs = g_new0(trec, n);
+    for (int i = 0; i < n; i++) {
+      trec *r = &recs[i];
+      trec_random(&rng, r, 1000);
+      batch_builder_add(a, r->timestamp, r->key, r->key_len, r->value,
+                        r->value_len, r->headers, r->header_count);
+      batch_builder_add(b, r->timestamp, r->key, r->key_len, r->value,
+                        r->value_len, r->headers, r->header_count);
+    }
+    trecs_free(recs, n);
+    buf_t in_place = BUF_INIT, appended = BUF_INIT;
+    buf_append(&in_place, "x", 1); /* capacity but no bytes: still empty */
+    buf_clear(&in_place);
+    buf_append(&appended, "prefix", 6);
+    TEST_EQ_INT(batch_builder_finish(a, -1, &in_place), KERR_NONE, seed);
+    TEST_EQ_INT(batch_builder_finish(b, -1, &appended), KERR_NONE, seed);
+    CU_ASSERT_EQUAL_FATAL(appended.len, in_place.len + 6);
+    CU_ASSERT(memcmp(appended.data, "prefix", 6) == 0);
+    CU_ASSERT(memcmp(appended.data + 6, in_place.data, in_place.len) == 0);
+    TEST_EQ_INT(batch_validate(in_place.data, in_place.len, &client_limits),
+                KERR_NONE, seed);
+    buf_free(&in_place);
+    buf_free(&appended);
+  }
+}
+
 int suite_batch(void) {
   TEST_SUITE("batch",
              {"known bytes from the published layout", test_known_bytes},
@@ -951,5 +1044,8 @@ int suite_batch(void) {
              {"control batches and MESSAGE_TOO_LARGE", test_control_and_size},
              {"compacted shapes and empty batches", test_compacted_shapes},
              {"decompression bomb", test_decompression_bomb},
+             {"record varints near and far from the end",
+              test_record_varint_paths},
+             {"finish in place", test_finish_in_place},
              {"kerr names", test_kerr_names});
 }

@@ -471,6 +471,108 @@ static void test_garbage_vs_reference(void) {
   }
 }
 
+/* Both raw decoders on exactly p[0..avail) (a heap copy of that size, so
+ * ASan sees any read beyond it) against the checked loop and the
+ * reference; avail >= the maximum length takes the unrolled path. */
+static bool fast_slow_agree(const uint8_t *src, size_t avail) {
+  uint8_t *p = dup_exact(src, avail);
+  const uint8_t *pp = avail ? p : NULL;
+  bool ok = true;
+  for (int wide = 0; wide < 2; wide++) {
+    size_t max_len = wide ? VARINT_MAX64 : VARINT_MAX32;
+    uint8_t mask = wide ? VARINT_LAST_MASK64 : VARINT_LAST_MASK32;
+    uint64_t ref = 0, slow = 0xDEAD, fast = 0xDEAD;
+    size_t ref_n = reference_decode(src, avail, wide ? 64 : 32, max_len, &ref);
+    size_t slow_n = varint__decode_slow(pp, avail, max_len, mask, &slow);
+    size_t fast_n;
+    if (wide) {
+      fast_n = uvarint64_decode(pp, avail, &fast);
+    } else {
+      uint32_t f32 = 0xDEAD;
+      fast_n = uvarint32_decode(pp, avail, &f32);
+      fast = f32;
+    }
+    ok = ok && fast_n == slow_n && slow_n == ref_n;
+    /* On success all three agree; on failure the outputs are untouched. */
+    ok = ok && (ref_n ? fast == ref && slow == ref
+                      : fast == 0xDEAD && slow == 0xDEAD);
+  }
+  free(p);
+  return ok;
+}
+
+static void test_fast_vs_slow(void) {
+  uint64_t seed = test_seed() ^ 0xFA57;
+  test_rng rng;
+  test_rng_init(&rng, seed);
+  uint8_t bytes[16];
+  /* Random bytes, mostly continuation bits, every available length (the
+   * fast path starts at 5 and 10). */
+  for (int run = 0; run < VARINT_PROPERTY_RUNS; run++) {
+    unsigned cont_pct = (unsigned)test_rng_below(&rng, 101);
+    for (size_t i = 0; i < sizeof bytes; i++) {
+      uint8_t byte = (uint8_t)test_rng_next(&rng);
+      bytes[i] = test_rng_below(&rng, 100) < cont_pct ? byte | 0x80
+                                                      : byte & 0x7F;
+    }
+    for (size_t avail = 0; avail <= sizeof bytes; avail++) {
+      if (!fast_slow_agree(bytes, avail)) {
+        fprintf(stderr, "\n  fast/slow disagree: avail %zu (seed %llu)\n",
+                avail, (unsigned long long)seed);
+        CU_FAIL("fast and slow varint paths disagree");
+        return;
+      }
+    }
+  }
+  /* Boundaries: every encoded length, the widest values, followed by
+   * padding of continuation bytes (must not be read as part of it). */
+  for (size_t k = 1; k <= VARINT_MAX64; k++) {
+    uint64_t top = k == VARINT_MAX64 ? UINT64_MAX : (1ull << (7 * k)) - 1;
+    const uint64_t values[] = {top, top + 1, top - 1, UINT32_MAX,
+                               (uint64_t)UINT32_MAX + 1};
+    for (size_t j = 0; j < sizeof values / sizeof values[0]; j++) {
+      memset(bytes, 0xFF, sizeof bytes);
+      size_t n = uvarint64_encode(bytes, values[j]);
+      for (size_t avail = 0; avail <= sizeof bytes; avail++)
+        CU_ASSERT_FATAL(fast_slow_agree(bytes, avail));
+      uint64_t v;
+      CU_ASSERT_EQUAL(uvarint64_decode(bytes, sizeof bytes, &v), n);
+      CU_ASSERT(v == values[j]);
+    }
+  }
+  /* Ten-byte encodings: the last byte may only be 0 or 1 (fast path with
+   * 10 and 16 bytes available, slow path below). */
+  for (unsigned last = 0; last <= 0xFF; last++) {
+    memset(bytes, 0x80, sizeof bytes);
+    bytes[9] = (uint8_t)last;
+    bytes[10] = 0x00;
+    uint64_t v = 7;
+    size_t want = last <= 1 ? 10 : 0;
+    CU_ASSERT_EQUAL(uvarint64_decode(bytes, 10, &v), want);
+    CU_ASSERT_EQUAL(uvarint64_decode(bytes, sizeof bytes, &v), want);
+    CU_ASSERT(v == (last == 1 ? 1ull << 63 : last == 0 ? 0 : 7));
+    for (size_t avail = 0; avail <= 11; avail++)
+      CU_ASSERT_FATAL(fast_slow_agree(bytes, avail));
+    /* Five-byte 32-bit encodings: the last byte may carry 4 bits. */
+    memset(bytes, 0xFF, sizeof bytes);
+    bytes[4] = (uint8_t)last;
+    uint32_t v32 = 7;
+    CU_ASSERT_EQUAL(uvarint32_decode(bytes, sizeof bytes, &v32),
+                    last <= 0x0F ? 5u : 0u);
+    CU_ASSERT(v32 == (last <= 0x0F ? 0x0FFFFFFFu | (uint32_t)last << 28 : 7));
+  }
+  /* Truncated just short of the maximum, with and without the rest. */
+  memset(bytes, 0x80, sizeof bytes);
+  uint64_t v;
+  CU_ASSERT_EQUAL(uvarint64_decode(bytes, 9, &v), 0);
+  CU_ASSERT_EQUAL(uvarint64_decode(bytes, 10, &v), 0); /* 10th continues */
+  uint32_t v32;
+  CU_ASSERT_EQUAL(uvarint32_decode(bytes, 4, &v32), 0);
+  CU_ASSERT_EQUAL(uvarint32_decode(bytes, 5, &v32), 0);
+  CU_ASSERT_EQUAL(uvarint32_decode(NULL, 0, &v32), 0);
+  CU_ASSERT_EQUAL(uvarint64_decode(NULL, 0, &v), 0);
+}
+
 int suite_varint(void) {
   TEST_SUITE("varint", {"zigzag_known", test_zigzag_known},
              {"uvarint_known_encodings", test_uvarint_known_encodings},
@@ -480,5 +582,6 @@ int suite_varint(void) {
              {"truncated_every_prefix", test_truncated_every_prefix},
              {"overlong_and_overwide", test_overlong_and_overwide},
              {"error_is_sticky", test_error_is_sticky},
-             {"garbage_vs_reference", test_garbage_vs_reference});
+             {"garbage_vs_reference", test_garbage_vs_reference},
+             {"fast_vs_slow", test_fast_vs_slow});
 }
