@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "broker/client/client.h"
 #include "broker/kerr.h"
 #include "broker/log/batch.h"
 #include "broker/proto/proto.h"
@@ -1160,10 +1161,128 @@ static void test_fake_produce_dedupe(void) {
   cfake_cluster_free(cl);
 }
 
+/* ------------------------------------------------- producer: bursts */
+
+/* A client node that produces from its own timer, outside any event of the
+ * client, as sluice perf-produce's throttle does: first one record alone,
+ * then (once it is delivered) a burst of BURST_RECORDS in one call chain.
+ * Regression: kclient_produce used to drain inside each call, so the
+ * first records of a burst went out as one-record requests holding every
+ * in-flight slot while the rest of the burst waited behind them. */
+#define BURST_RECORDS 2000
+#define BURST_VALUE_BYTES 100
+
+typedef struct burst_client {
+  env_t *env;
+  kclient_t *kc;
+  int to_produce;
+  int delivered, failed;
+  uint64_t alone_at_ns, alone_delivered_at_ns;
+} burst_client;
+
+static void burst_fire(void *arg);
+
+static void burst_delivered(void *arg, const kclient_delivery *d) {
+  burst_client *b = arg;
+  if (d->err)
+    b->failed++;
+  else
+    b->delivered++;
+  if (b->delivered + b->failed == 1) {
+    b->alone_delivered_at_ns = env_now_ns(b->env);
+    b->to_produce = BURST_RECORDS;
+    env_timer_start(b->env, CFAKE_NS_PER_MS, burst_fire, b);
+  }
+}
+
+static void burst_fire(void *arg) {
+  burst_client *b = arg;
+  char value[BURST_VALUE_BYTES];
+  memset(value, 'b', sizeof value);
+  if (b->alone_at_ns == 0)
+    b->alone_at_ns = env_now_ns(b->env);
+  for (; b->to_produce > 0; b->to_produce--) {
+    kclient_message m = {.topic = "t",
+                         .partition = 0,
+                         .key = NULL,
+                         .key_len = -1,
+                         .value = value,
+                         .value_len = BURST_VALUE_BYTES,
+                         .timestamp_ms = -1};
+    CU_ASSERT_EQUAL_FATAL(kclient_produce(b->kc, &m, burst_delivered, b), 0);
+  }
+}
+
+static void burst_metadata(void *arg, int err, const char *errmsg,
+                           const kclient_metadata_info *md) {
+  burst_client *b = arg;
+  CU_ASSERT_EQUAL(err, 0);
+  b->to_produce = 1;
+  env_timer_start(b->env, CFAKE_NS_PER_MS, burst_fire, b);
+}
+
+static void *burst_start(env_t *env, void *config) {
+  burst_client *b = config;
+  b->env = env;
+  kclient_config cfg;
+  kclient_config_default(&cfg);
+  cfg.bootstrap_servers = "b1:9092";
+  cfg.acks = 1;
+  cfg.linger_ms = 0;
+  char msg[KCLIENT_ERRMSG_BYTES];
+  g_assert(kclient_new(env, &cfg, &b->kc, msg) == 0);
+  const char *names[] = {"t"};
+  kclient_metadata(b->kc, names, 1, burst_metadata, b);
+  return b;
+}
+
+static void burst_stop(void *node) {
+  burst_client *b = node;
+  if (!b)
+    return;
+  kclient_free(b->kc);
+  b->kc = NULL;
+}
+
+static const env_node_ops burst_ops = {"burst", burst_start, burst_stop};
+
+static void test_fake_producer_burst_batches(void) {
+  cfake_cluster *cl = cfake_cluster_new();
+  cfake_add_broker(cl, 1, "b1");
+  cfake_add_topic(cl, "t", 1, 1);
+  sim_options opts;
+  sim_options_default(&opts, test_seed());
+  sim_t *sim = sim_new(&opts);
+  cfake_node_config nc = {cl, 1};
+  sim_node_add(sim, "b1", &cfake_node_ops, &nc);
+  sim_run_until(sim, CFAKE_NS_PER_MS);
+  burst_client b = {0};
+  sim_node_add(sim, "c1", &burst_ops, &b);
+  for (int ms = 0; ms < 2000 && b.delivered + b.failed < 1 + BURST_RECORDS;
+       ms++)
+    sim_run_until(sim, sim_now_ns(sim) + CFAKE_NS_PER_MS);
+  CU_ASSERT_EQUAL(b.failed, 0);
+  CU_ASSERT_EQUAL(b.delivered, 1 + BURST_RECORDS);
+  /* A record alone goes out on the next turn: no linger, no tick. */
+  CU_ASSERT(b.alone_delivered_at_ns - b.alone_at_ns < 10 * CFAKE_NS_PER_MS);
+  /* The burst: full batches (16 KiB hold 131 of these records), never a
+   * one-record request ahead of the rest. */
+  GPtrArray *batches = cfake_find_topic(cl, "t")->parts[0].batches;
+  CU_ASSERT_EQUAL(batches->len, 1 + (BURST_RECORDS + 130) / 131);
+  CU_ASSERT_EQUAL(((cfake_batch *)g_ptr_array_index(batches, 0))->count, 1);
+  for (guint i = 1; i + 1 < batches->len; i++)
+    CU_ASSERT(((cfake_batch *)g_ptr_array_index(batches, i))->count >= 100);
+  CU_ASSERT(cl->in_flight_max_seen <= 5);
+  sim_free(sim);
+  cfake_cluster_free(cl);
+}
+
 int suite_client_fake(void) {
-  TEST_SUITE("client_fake",
-             {"ApiVersions v3 refused with the KIP-511 reply",
-              test_fake_api_versions_fallback},
-             {"idempotent produce: dedupe and out-of-order",
-              test_fake_produce_dedupe});
+  TEST_SUITE(
+      "client_fake",
+      {"ApiVersions v3 refused with the KIP-511 reply",
+       test_fake_api_versions_fallback},
+      {"idempotent produce: dedupe and out-of-order", test_fake_produce_dedupe},
+      {"producer: a burst outside an event goes out in full batches",
+       test_fake_producer_burst_batches});
 }

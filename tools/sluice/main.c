@@ -142,9 +142,12 @@ void cli_hist_add(cli_hist *h, uint64_t us) {
    * steps; e = 0 holds 0..63 exactly. */
   uint32_t e = 0;
   uint64_t v = us;
-  while (v >= CLI_HIST_SUB_BUCKETS && e < CLI_HIST_EXPONENTS - 1) {
-    v >>= 1;
-    e++;
+  if (v >= CLI_HIST_SUB_BUCKETS) {
+    /* The shift that brings v into [32, 64): its top bit's index - 5. */
+    e = (uint32_t)(63 - __builtin_clzll(v)) - 5;
+    if (e > CLI_HIST_EXPONENTS - 1)
+      e = CLI_HIST_EXPONENTS - 1;
+    v >>= e;
   }
   if (v >= CLI_HIST_SUB_BUCKETS)
     v = CLI_HIST_SUB_BUCKETS - 1;

@@ -8,7 +8,11 @@
  * at the end: records/s, MB/s (MiB, as Kafka) and the send-to-ack latency
  * (avg, max, p50, p95, p99, p99.9). Latency is measured per record from
  * kclient_produce to its delivery callback; records sent within the same
- * PERF_BUCKET_NS share one send time, so no per-record state is kept.
+ * PERF_BUCKET_NS share one send time (read before the first of them, so
+ * a latency is never under-counted), and no per-record state is kept.
+ * Records are handed over in slices with a turn of the loop in between
+ * (PERF_SLICE_BYTES), the way Kafka's tool calls send() while the
+ * producer's Sender thread works beside it.
  *
  * perf-consume reads --messages records from the start of every partition
  * and reports Kafka's consumer-perf columns plus the fetch round-trip
@@ -29,6 +33,25 @@
 #define PERF_NS_PER_US UINT64_C(1000)
 /* Records sent within this long share a send timestamp. */
 #define PERF_BUCKET_NS (50 * PERF_NS_PER_US)
+/* Records handed to the producer per turn of the loop. The client runs on
+ * this thread: while the tool hands over records no answer is read and no
+ * request goes out. Kafka's tool calls send() beside the producer's own
+ * Sender thread; yielding to the loop after each slice is that
+ * interleaving here.
+ *  - Throttled: PERF_SLICE_BYTES of records, at least one, at most
+ *    PERF_SLICE_RECORDS_MAX. A throttle tick's worth handed over in one
+ *    go would leave every in-flight request unanswered, and the broker
+ *    idle, until it ended.
+ *  - Unthrottled: PERF_SLICE_UNTHROTTLED_BYTES. Kafka's send() loop
+ *    outruns its Sender and fills buffer.memory at once, so the peak is
+ *    measured with the buffer full; handing over a batch's worth per turn
+ *    would instead pace the tool to the broker and measure another regime.
+ *    The slice only lets sending start while the buffer fills. */
+#define PERF_SLICE_BYTES (64 * 1024)
+#define PERF_SLICE_RECORDS_MAX 128
+#define PERF_SLICE_UNTHROTTLED_BYTES (1024 * 1024)
+/* The clock is read once per this many records handed over. */
+#define PERF_CLOCK_EVERY 32
 #define PERF_MIB (1024.0 * 1024.0)
 /* Largest --record-size (Kafka's default max.request.size). */
 #define PERF_RECORD_BYTES_MAX (1024 * 1024 - 1024)
@@ -68,7 +91,7 @@ struct perf_prod {
   cli_hist *hist;
   perf_window win;
   uint64_t report_timer;
-  uint64_t throttle_timer;
+  uint64_t pump_timer; /* the throttle's wait, or the next slice */
   bool blocked;
   bool verbose;
   char first_errmsg[KCLIENT_ERRMSG_BYTES];
@@ -136,10 +159,15 @@ static void perf_prod_summary(perf_prod *pp) {
 
 static void perf_pump(perf_prod *pp);
 
-static void perf_throttle_fired(void *arg) {
+static void perf_pump_fired(void *arg) {
   perf_prod *pp = arg;
-  pp->throttle_timer = 0;
+  pp->pump_timer = 0;
   perf_pump(pp);
+}
+
+static void perf_pump_later(perf_prod *pp, uint64_t delay_ns) {
+  if (!pp->pump_timer)
+    pp->pump_timer = env_timer_start(pp->rt.env, delay_ns, perf_pump_fired, pp);
 }
 
 static void perf_report_fired(void *arg) {
@@ -197,6 +225,16 @@ static void perf_delivered(void *arg, const kclient_delivery *d) {
   }
 }
 
+/* Records due by now at --throughput: those with start_ns + i * 1e9 /
+ * throughput <= now. */
+static int64_t perf_due(const perf_prod *pp, uint64_t now) {
+  if (now < pp->start_ns)
+    return 0;
+  return (int64_t)((double)(now - pp->start_ns) * (double)pp->throughput /
+                   1e9) +
+         1;
+}
+
 static void perf_pump(perf_prod *pp) {
   if (pp->rt.finished)
     return;
@@ -210,18 +248,34 @@ static void perf_pump(perf_prod *pp) {
       .value_len = (int32_t)pp->record_size,
       .timestamp_ms = -1,
   };
-  while (pp->sent < pp->num_records) {
-    if ((pp->sent & 63) == 0)
+  int64_t slice_max;
+  if (pp->throughput > 0) {
+    slice_max = PERF_SLICE_BYTES / pp->record_size;
+    if (slice_max > PERF_SLICE_RECORDS_MAX)
+      slice_max = PERF_SLICE_RECORDS_MAX;
+  } else {
+    slice_max = PERF_SLICE_UNTHROTTLED_BYTES / pp->record_size;
+  }
+  if (slice_max < 1)
+    slice_max = 1;
+  /* Throttled, record i is due at start_ns + i * 1e9 / throughput; due is
+   * how many are due by now (recounted when the clock is read again). */
+  int64_t due = pp->throughput > 0 ? perf_due(pp, now) : INT64_MAX;
+  for (int64_t slice = 0; pp->sent < pp->num_records; slice++) {
+    if (slice == slice_max) {
+      perf_pump_later(pp, 0);
+      return;
+    }
+    if (slice > 0 && slice % PERF_CLOCK_EVERY == 0) {
       now = env_now_ns(pp->rt.env);
-    if (pp->throughput > 0) {
-      uint64_t due = pp->start_ns + (uint64_t)((double)pp->sent * 1e9 /
-                                               (double)pp->throughput);
-      if (due > now) {
-        if (!pp->throttle_timer)
-          pp->throttle_timer =
-              env_timer_start(pp->rt.env, due - now, perf_throttle_fired, pp);
-        return;
-      }
+      if (pp->throughput > 0)
+        due = perf_due(pp, now);
+    }
+    if (pp->sent >= due) {
+      uint64_t at = pp->start_ns +
+                    (uint64_t)((double)pp->sent * 1e9 / (double)pp->throughput);
+      perf_pump_later(pp, at > now ? at - now : 0);
+      return;
     }
     if (!pp->cur || now - pp->cur->sent_ns >= PERF_BUCKET_NS) {
       perf_bucket *old = pp->cur;
@@ -423,8 +477,8 @@ int cli_perf_produce(int argc, char **argv) {
   }
   if (pp->report_timer)
     env_timer_cancel(pp->rt.env, pp->report_timer);
-  if (pp->throttle_timer)
-    env_timer_cancel(pp->rt.env, pp->throttle_timer);
+  if (pp->pump_timer)
+    env_timer_cancel(pp->rt.env, pp->pump_timer);
   cli_rt_free(&pp->rt); /* drops undelivered records: no callback */
   GList *l;
   while ((l = g_queue_pop_head_link(&pp->buckets)))
