@@ -10,6 +10,10 @@
 #               the same number of bytes); best of BENCH_ROUNDS rounds,
 #               programs alternating round by round.
 #               Targets at 1 KiB: produce >= 0.5 x sink, consume >= 0.8 x.
+#               A second baseline for produce, `bench-sink --to-file`
+#               ("sink+fs"), also writes what it receives to a file next to
+#               the broker's data (same filesystem, no fsync): the least any
+#               broker that stores what it acknowledges must do.
 #   records/s   librdkafka as the producer (100-byte records, acks=1,
 #               linger.ms=5; tools/bench-rdkafka/, compiled here with
 #               pkg-config) against Redis 7 Streams: redis-benchmark XADD
@@ -145,17 +149,19 @@ need() {
   shift
   [ "$#" -ge "$need_count" ] || { echo "bench-broker.sh: a measurement failed" >&2; exit 1; }
 }
-sink() { # sink BYTES: prints MB/s
-  "$bin/bench-sink" --bytes "$1" | awk '{ print $7 }'
+sink() { # sink BYTES [ARGS...]: prints MB/s
+  sink_bytes=$1
+  shift
+  "$bin/bench-sink" --bytes "$sink_bytes" "$@" | awk '{ print $7 }'
 }
 
 # ----------------------------------------------- (a) produce and consume
 echo
 echo "-- throughput vs a loopback sink (best of $rounds rounds, MB = MiB as Kafka's perf tools)"
-printf '%-7s %10s %10s %10s %8s %8s\n' record produce consume sink prod/sk cons/sk
+printf '%-7s %10s %10s %10s %10s %8s %8s %8s\n' record produce consume sink sink+fs prod/sk cons/sk prod/sfs
 for size in 100 1024; do
   n=$((bytes / size))
-  best_p=0 best_c=0 best_s=0
+  best_p=0 best_c=0 best_s=0 best_f=0
   r=1
   while [ "$r" -le "$rounds" ]; do
     topic="t$size-$r"
@@ -167,17 +173,21 @@ for size in 100 1024; do
     need 2 "$@"
     best_c=$(max "$best_c" "$2")
     best_s=$(max "$best_s" "$(sink $((n * size)))")
+    best_f=$(max "$best_f" "$(sink $((n * size)) --to-file "$tmp/sink.data")")
+    rm -f "$tmp/sink.data"
     # Keep one 1 KiB topic for the slow consumers below; free the rest.
     [ "$topic" = t1024-1 ] || topic_delete "$topic"
     r=$((r + 1))
   done
-  printf '%-7s %10s %10s %10s %8s %8s\n' "${size}B" "$best_p" "$best_c" "$best_s" \
-    "$(ratio "$best_p" "$best_s")" "$(ratio "$best_c" "$best_s")"
+  printf '%-7s %10s %10s %10s %10s %8s %8s %8s\n' "${size}B" "$best_p" "$best_c" \
+    "$best_s" "$best_f" "$(ratio "$best_p" "$best_s")" "$(ratio "$best_c" "$best_s")" \
+    "$(ratio "$best_p" "$best_f")"
   if [ "$size" = 1024 ]; then
     pr=$(ratio "$best_p" "$best_s")
     cr=$(ratio "$best_c" "$best_s")
     echo "target: 1 KiB produce >= 0.5 x sink: $pr -> $(met "$pr" ">=" 0.5)"
     echo "target: 1 KiB consume >= 0.8 x sink: $cr -> $(met "$cr" ">=" 0.8)"
+    echo "(for reference: storing alone, sink+fs / sink: $(ratio "$best_f" "$best_s"); produce / sink+fs: $(ratio "$best_p" "$best_f"))"
   fi
 done
 

@@ -417,19 +417,6 @@ void log__epochs_clear(log_t *log) {
   g_array_set_size(log->epochs, 0);
 }
 
-int32_t log__epochs_for_offset(const log_t *log, int64_t offset) {
-  const GArray *a = log->epochs;
-  guint lo = 0, hi = a->len; /* [0, lo) start <= offset */
-  while (lo < hi) {
-    guint mid = lo + (hi - lo) / 2;
-    if (g_array_index(a, log__epoch_entry, mid).start_offset <= offset)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo == 0 ? -1 : g_array_index(a, log__epoch_entry, lo - 1).epoch;
-}
-
 void log__epochs_range(const log_t *log, int64_t offset, int32_t *epoch,
                        int64_t *start, int64_t *end) {
   const GArray *a = log->epochs;
@@ -446,6 +433,13 @@ void log__epochs_range(const log_t *log, int64_t offset, int32_t *epoch,
                    : g_array_index(a, log__epoch_entry, lo - 1).start_offset;
   *end = lo == a->len ? INT64_MAX
                       : g_array_index(a, log__epoch_entry, lo).start_offset;
+}
+
+int32_t log__epochs_for_offset(const log_t *log, int64_t offset) {
+  int32_t epoch;
+  int64_t start, end;
+  log__epochs_range(log, offset, &epoch, &start, &end);
+  return epoch;
 }
 
 int32_t log_latest_epoch(const log_t *log) {
