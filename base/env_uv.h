@@ -44,6 +44,14 @@
  *    the new name is durable as env.h promises. Closing a file while its
  *    fsync is in flight is tolerated: the descriptor is closed, and the
  *    callback still runs, once the fsync completes.
+ *    env_file_view hands out read-only MAP_SHARED mmap windows (8 MiB
+ *    aligned chunks; the page cache itself, no copy), kept across
+ *    callbacks; past ENV_FILE_VIEW_KEEP_BYTES of windows, the least
+ *    recently used are unmapped at the next loop turn (a prepare handle),
+ *    and a file's windows on its truncate or close. A view is never handed
+ *    out past the size fstat reports; if mmap fails the view is a private
+ *    copy freed at the next turn. Another process truncating a mapped file
+ *    can still make a read of a view fault (SIGBUS).
  *  - logging: "<UTC wall time> <LEVEL> <node>: message" lines, filtered by
  *    level, to stderr or a chosen FILE. Trace: JSON lines
  *    {"t":<monotonic ns>,"node":"..","kind":"..",<members>} to a chosen FILE,
