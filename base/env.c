@@ -69,7 +69,13 @@ int env_conn_send(env_conn_t *c, const uint8_t *data, size_t len) {
 
 int env_conn_sendv(env_conn_t *c, const env_iovec *iov, size_t n) {
   SL_ASSERT(iov != NULL || n == 0);
-  return c->ops->conn_sendv(c, iov, n);
+  return c->ops->conn_sendv(c, iov, NULL, n);
+}
+
+int env_conn_sendv_files(env_conn_t *c, const env_iovec *iov,
+                         const env_iovec_file *files, size_t n) {
+  SL_ASSERT(iov != NULL || n == 0);
+  return c->ops->conn_sendv(c, iov, files, n);
 }
 
 size_t env_conn_queued_bytes(env_conn_t *c) {

@@ -117,6 +117,23 @@ typedef struct env_conn_cbs {
    * handle is freed by the env: do not touch it again, and do not call
    * env_conn_close on it. */
   void (*on_close)(void *arg, env_conn_t *conn, int status);
+  /* Optional (may be NULL; last, so positional initialisers of the four
+   * above stay valid): memory of the node's own for the next read, so
+   * that bytes land where the node wants them (the rest of a frame whose
+   * size prefix it has seen) instead of being copied out of the env's
+   * buffer. On entry *len is the env's usual read size (a hint); the node
+   * returns a pointer to *len > 0 writable bytes, or NULL to let the env
+   * read into its own buffer as without this callback. If it lends memory,
+   * the on_data that follows, if any (a read may bring nothing), gets data
+   * pointing at the start of it, with len <= the bytes lent: the node
+   * recognises its own memory and keeps the bytes in place. The memory must
+   * stay valid and untouched until that on_data, the next on_alloc, or
+   * on_close. Called only while reading (never while paused or closed);
+   * must not call into the env. The same bytes arrive in the same order
+   * either way; only the cut may differ (uv reads at most what was lent;
+   * the simulator keeps its cut and uses its own buffer when the loan is
+   * too short, so traces do not depend on loans). */
+  uint8_t *(*on_alloc)(void *arg, env_conn_t *conn, size_t *len);
 } env_conn_cbs;
 
 /* The send-queue level below which on_drain fires again. */
@@ -164,6 +181,30 @@ typedef struct env_iovec {
  * large borrowed pieces (a fetch response's record batches) without first
  * copying them into one buffer. n may be 0; empty pieces are skipped. */
 int env_conn_sendv(env_conn_t *conn, const env_iovec *iov, size_t n)
+    __attribute__((warn_unused_result));
+
+/* Where the bytes of one piece of a gathered send also lie: bytes
+ * [offset, offset + len) of `file` (opened with ENV_O_READ), len being the
+ * piece's. file NULL: the piece is memory only. */
+typedef struct env_iovec_file {
+  env_file_t *file; /* borrowed for the call; NULL = none */
+  uint64_t offset;
+} env_iovec_file;
+
+/* env_conn_sendv where files[i] (files may be NULL: none at all) says that
+ * piece i's bytes are also in a file — typically iov[i] is a view of them
+ * (env_file_view) — so that an env may send them from the file instead of
+ * from memory (uv: sendfile(2), which spares the copy into the socket).
+ * iov[i].data stays required and must hold the same bytes as the file
+ * does during the call: an env may ignore `files` (the simulator does,
+ * so traces do not depend on it), and copies what the network does not
+ * take at once from data. Order, errors and back-pressure accounting are
+ * exactly env_conn_sendv's. Caveat (as with any sendfile): what went out
+ * from the file may stay page-cache references until the peer has read
+ * it, so overwriting or truncating those file bytes before then may change
+ * what the peer receives; appending after them is safe. */
+int env_conn_sendv_files(env_conn_t *conn, const env_iovec *iov,
+                         const env_iovec_file *files, size_t n)
     __attribute__((warn_unused_result));
 
 /* Bytes queued and not yet handed to the network. */
@@ -364,7 +405,8 @@ typedef struct env_ops {
                          void *);
   void (*conn_set_cbs)(env_conn_t *, const env_conn_cbs *, void *);
   int (*conn_send)(env_conn_t *, const uint8_t *, size_t);
-  int (*conn_sendv)(env_conn_t *, const env_iovec *, size_t);
+  int (*conn_sendv)(env_conn_t *, const env_iovec *, const env_iovec_file *,
+                    size_t);
   size_t (*conn_queued_bytes)(env_conn_t *);
   void (*conn_pause_reading)(env_conn_t *);
   void (*conn_resume_reading)(env_conn_t *);

@@ -311,6 +311,12 @@ static int view_copy(struct env_uv__views *v, env_uv__file *file,
   return 0;
 }
 
+int env_uv__file_fd(env_file_t *f) {
+  env_uv__file *file = file_from(f);
+  SL_ASSERT(!file->closed && file->readable);
+  return file->fd;
+}
+
 int env_uv__file_view(env_file_t *f, uint64_t offset, size_t len,
                       const uint8_t **out) {
   env_uv__file *file = file_from(f);

@@ -23,10 +23,19 @@
  * send with nothing queued ahead of it is written at once from the caller's
  * bytes (uv_try_write; a gathered send, env_conn_sendv, as a writev of its
  * pieces), and only what the kernel did not take becomes one uv_write with
- * its own copy.
+ * its own copy. Pieces that say where their bytes lie in a file
+ * (env_conn_sendv_files) are sent from there with sendfile(2) on that
+ * direct path: the socket then holds page-cache pages instead of a copy;
+ * what the kernel does not take is copied from the pieces' memory as
+ * above, and a file sendfile refuses (EINVAL, ...) is written from memory.
+ *
+ * Reads go into memory the node lends through on_alloc (libuv's alloc
+ * callback asks it before every read), else into the env's one read
+ * buffer; either way on_data gets the pointer the read went to.
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/sendfile.h>
 
 #include "base/assert.h"
 #include "base/env_uv_private.h"
@@ -37,6 +46,10 @@
 /* Pieces handed to one writev by env_conn_sendv's direct path (well under
  * every system's IOV_MAX; a longer list takes several writevs). */
 #define CONN_SENDV_DIRECT_PIECES 64
+
+/* Bytes asked of one sendfile(2) (Linux sends at most 0x7ffff000 per
+ * call anyway). */
+#define CONN_SENDFILE_BYTES_MAX ((size_t)1 << 30)
 
 /* Idle time before TCP keep-alive probes start: a peer that vanished
  * without a FIN or RST is noticed eventually even if the node sends
@@ -206,8 +219,24 @@ static void conn_fail(env_uv__conn *conn, int uv_status) {
 
 /* -------------------------------------------------------------- reading */
 
+/* The read goes into memory the node lends (on_alloc), else into the
+ * env's one read buffer. Nothing runs between this and conn_read, so the
+ * loan is used at once or not at all (libuv hands the buffer back unused
+ * on EAGAIN, EOF or an error). */
 static void conn_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
   env_uv__conn *conn = handle->data;
+  if (conn->cbs.on_alloc && !conn->user_closed && !conn->env->closing &&
+      !conn->tearing_down) {
+    size_t len = ENV_UV__READ_BYTES;
+    uint8_t *p = conn->cbs.on_alloc(conn->arg, &conn->base, &len);
+    if (p) {
+      SL_ASSERT(len > 0);
+      if (len > ENV_UV__LOAN_BYTES_MAX)
+        len = ENV_UV__LOAN_BYTES_MAX;
+      *buf = uv_buf_init((char *)p, (unsigned)len);
+      return;
+    }
+  }
   *buf = uv_buf_init((char *)conn->env->read_buf, ENV_UV__READ_BYTES);
 }
 
@@ -477,7 +506,87 @@ static ssize_t conn_try_writev(env_uv__conn *conn, const env_iovec *iov,
   return total;
 }
 
-int env_uv__conn_sendv(env_conn_t *c, const env_iovec *iov, size_t n) {
+/* Sends len bytes at offset of file fd on the socket with sendfile(2),
+ * while the kernel takes them whole. Returns the bytes sent (short when the
+ * socket is full), -ENOTSUP when the file cannot be sent this way (the
+ * caller writes the piece's memory instead), or another negative errno. */
+static ssize_t conn_try_sendfile(int sock, int fd, uint64_t offset,
+                                 size_t len) {
+  size_t done = 0;
+  while (done < len) {
+    size_t want = len - done;
+    if (want > CONN_SENDFILE_BYTES_MAX)
+      want = CONN_SENDFILE_BYTES_MAX;
+    off_t off = (off_t)(offset + done);
+    ssize_t w = sendfile(sock, fd, &off, want);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+      break;
+    if (w < 0 && done == 0 &&
+        (errno == EINVAL || errno == ENOSYS || errno == EOVERFLOW ||
+         errno == ESPIPE || errno == EIO))
+      return -ENOTSUP;
+    if (w < 0)
+      return done > 0 ? (ssize_t)done : -errno;
+    done += (size_t)w;
+    if (w == 0 || (size_t)w < want)
+      break; /* socket full (or the file shorter: data has the rest) */
+  }
+  return (ssize_t)done;
+}
+
+/* conn_try_writev for pieces some of which lie in files: memory pieces
+ * are written with writev, file pieces sent with sendfile, in order, while
+ * the kernel takes them whole. Returns the bytes sent, or a negative
+ * libuv error if nothing was. No TCP_CORK around it: on loopback it cost
+ * more broker CPU (the uncork's push) than the small header segment
+ * ahead of the records. */
+static ssize_t conn_try_send_files(env_uv__conn *conn, const env_iovec *iov,
+                                   const env_iovec_file *files, size_t n) {
+  uv_os_fd_t sock;
+  if (uv_fileno((const uv_handle_t *)&conn->tcp, &sock) != 0)
+    return conn_try_writev(conn, iov, n);
+  ssize_t total = 0;
+  size_t from_files = 0;
+  bool use_files = true;
+  size_t i = 0;
+  while (i < n) {
+    size_t j = i, want = 0;
+    for (; j < n && !(use_files && files[j].file && iov[j].len > 0); j++)
+      want += iov[j].len;
+    if (j > i) {
+      ssize_t w = conn_try_writev(conn, iov + i, j - i);
+      if (w < 0)
+        return total > 0 ? total : w;
+      total += w;
+      if ((size_t)w < want)
+        break;
+      i = j;
+      continue;
+    }
+    ssize_t w = conn_try_sendfile(sock, env_uv__file_fd(files[i].file),
+                                  files[i].offset, iov[i].len);
+    if (w == -ENOTSUP) {
+      use_files = false; /* the rest of the call from memory */
+      continue;
+    }
+    if (w < 0)
+      return total > 0 ? total : w;
+    total += w;
+    from_files += (size_t)w;
+    if ((size_t)w < iov[i].len)
+      break;
+    i++;
+  }
+  if (from_files > 0)
+    env_metric_add(&conn->env->base, "env.sendfile_bytes",
+                   (int64_t)from_files);
+  return total;
+}
+
+int env_uv__conn_sendv(env_conn_t *c, const env_iovec *iov,
+                       const env_iovec_file *files, size_t n) {
   env_uv__conn *conn = conn_from(c);
   SL_ASSERT(!conn->user_closed);
   SL_ASSERT(iov != NULL || n == 0);
@@ -499,7 +608,8 @@ int env_uv__conn_sendv(env_conn_t *c, const env_iovec *iov, size_t n) {
    * kept because this runs only with an empty queue. */
   size_t skip = 0;
   if (conn->state == CONN_OPEN && conn_queued(conn) == 0) {
-    ssize_t w = conn_try_writev(conn, iov, n);
+    ssize_t w = files ? conn_try_send_files(conn, iov, files, n)
+                      : conn_try_writev(conn, iov, n);
     if (w < 0) {
       conn_fail(conn, (int)w);
       return -EPIPE; /* on_close will tell why */
@@ -541,7 +651,7 @@ int env_uv__conn_sendv(env_conn_t *c, const env_iovec *iov, size_t n) {
 int env_uv__conn_send(env_conn_t *c, const uint8_t *data, size_t len) {
   SL_ASSERT(data != NULL || len == 0);
   env_iovec one = {data, len};
-  return env_uv__conn_sendv(c, &one, 1);
+  return env_uv__conn_sendv(c, &one, NULL, 1);
 }
 
 size_t env_uv__conn_queued_bytes(env_conn_t *c) {

@@ -24,6 +24,9 @@
 /* Bytes read from a socket per read call; one buffer per env, reused,
  * because a read is handed to on_data and consumed before the next. */
 #define ENV_UV__READ_BYTES ((size_t)64 * 1024)
+/* Largest single read into memory a node lends (uv_buf_t lengths are
+ * unsigned int; a longer loan is simply read in several steps). */
+#define ENV_UV__LOAN_BYTES_MAX ((size_t)1 << 30)
 
 typedef struct env_uv {
   env_t base; /* must be first: env.c dispatches through base.ops */
@@ -85,7 +88,8 @@ env_conn_t *env_uv__connect(env_t *env, const char *host, uint16_t port,
                             const env_conn_cbs *cbs, void *arg);
 void env_uv__conn_set_cbs(env_conn_t *conn, const env_conn_cbs *cbs, void *arg);
 int env_uv__conn_send(env_conn_t *conn, const uint8_t *data, size_t len);
-int env_uv__conn_sendv(env_conn_t *conn, const env_iovec *iov, size_t n);
+int env_uv__conn_sendv(env_conn_t *conn, const env_iovec *iov,
+                       const env_iovec_file *files, size_t n);
 size_t env_uv__conn_queued_bytes(env_conn_t *conn);
 void env_uv__conn_pause_reading(env_conn_t *conn);
 void env_uv__conn_resume_reading(env_conn_t *conn);
@@ -109,6 +113,8 @@ void env_uv__file_fsync(env_file_t *file, env_done_cb cb, void *arg);
 void env_uv__file_close(env_file_t *file);
 int env_uv__file_view(env_file_t *file, uint64_t offset, size_t len,
                       const uint8_t **out);
+/* The descriptor of an open file (for sendfile from it). */
+int env_uv__file_fd(env_file_t *file);
 int env_uv__mkdir(env_t *env, const char *path);
 int env_uv__rename(env_t *env, const char *from, const char *to);
 int env_uv__unlink(env_t *env, const char *path);

@@ -212,7 +212,8 @@ env_conn_t *sim__net_connect(env_t *env, const char *host, uint16_t port,
                              const env_conn_cbs *cbs, void *arg);
 void sim__net_conn_set_cbs(env_conn_t *c, const env_conn_cbs *cbs, void *arg);
 int sim__net_conn_send(env_conn_t *c, const uint8_t *data, size_t len);
-int sim__net_conn_sendv(env_conn_t *c, const env_iovec *iov, size_t n);
+int sim__net_conn_sendv(env_conn_t *c, const env_iovec *iov,
+                        const env_iovec_file *files, size_t n);
 size_t sim__net_conn_queued_bytes(env_conn_t *c);
 void sim__net_conn_pause_reading(env_conn_t *c);
 void sim__net_conn_resume_reading(env_conn_t *c);

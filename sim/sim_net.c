@@ -7,7 +7,8 @@
  * reaches the peer: max(now + link latency, the previous segment's time), so
  * a connection's bytes never overtake each other. One delivery event per
  * direction is pending at a time; it hands every due byte (capped at one
- * read, possibly cut short at random to model chunking) to on_data.
+ * read, possibly cut short at random to model chunking) to on_data, in
+ * memory the node lends (on_alloc) when the loan holds the whole cut.
  *
  * Handshake: connect sends a SYN that arrives one latency later. No node or
  * no listener there -> the client sees -ECONNREFUSED. Otherwise the server
@@ -403,8 +404,17 @@ static void deliver(sim_t *sim, sim__conn *c, unsigned i) {
   if (n > 1 && p > 0.0 && sim__rng_double(&sim->streams[SIM_STREAM_NET]) < p)
     n = 1 + (size_t)sim__rng_below(&sim->streams[SIM_STREAM_NET], n - 1);
   /* Copy out: the callback may send on this very direction (a node talking
-   * to itself) and move the queue's storage. */
+   * to itself) and move the queue's storage. Into the node's own memory
+   * when it lends enough for the whole cut (on_alloc), else into the
+   * scratch buffer: the cut, and so the trace, never depends on loans. */
   uint8_t *data = sim->read_scratch;
+  if (can_call && to->cbs.on_alloc) {
+    size_t lent = SIM__READ_BYTES_MAX;
+    uint8_t *p = to->cbs.on_alloc(to->arg, &to->base, &lent);
+    SL_ASSERT(p == NULL || lent > 0);
+    if (p && lent >= n)
+      data = p;
+  }
   memcpy(data, d->bytes->data + d->bytes_head, n);
   uint64_t offset = d->delivered_bytes;
   dir_consume(d, n);
@@ -630,8 +640,10 @@ int sim__net_conn_send(env_conn_t *ec, const uint8_t *data, size_t len) {
 
 /* The concatenation becomes one segment, exactly as one env_conn_send of it
  * would: the same bytes, one link-latency draw, the same limits, so a node
- * switching between the two leaves its trace unchanged. */
-int sim__net_conn_sendv(env_conn_t *ec, const env_iovec *iov, size_t n) {
+ * switching between the two leaves its trace unchanged. `files` is ignored:
+ * the bytes are taken from the pieces' memory, which holds the same. */
+int sim__net_conn_sendv(env_conn_t *ec, const env_iovec *iov,
+                        const env_iovec_file *files, size_t n) {
   sim__end *e = end_of(ec);
   sim__conn *c = e->conn;
   if (!end_live(e))

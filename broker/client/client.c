@@ -527,6 +527,7 @@ int kclient_new(env_t *env, const kclient_config *cfg, kclient_t **out,
   g_queue_init(&c->preqs);
   c->consumers = g_ptr_array_new();
   c->flush_waiters = g_array_new(FALSE, FALSE, sizeof(kclient__flush_waiter));
+  proto_pieces_init(&c->send_pieces, KCLIENT__SEND_PIECE_MIN_BYTES);
   c->producer_id = -1;
   c->producer_epoch = -1;
   rc = kclient__parse_bootstrap(c, errmsg);
@@ -575,6 +576,7 @@ void kclient_free(kclient_t *c) {
   g_hash_table_destroy(c->topics);
   g_ptr_array_free(c->consumers, TRUE);
   g_array_free(c->flush_waiters, TRUE);
+  proto_pieces_free(&c->send_pieces);
   g_free(c->cluster_id);
   g_free(c->bootstrap_copy);
   g_free(c->client_id);

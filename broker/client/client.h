@@ -186,6 +186,7 @@ env_t *kclient_env(kclient_t *c);
 /* Counters for tools and tests. */
 typedef struct kclient_stats {
   uint64_t requests_sent;
+  uint64_t sends; /* sends to the env: a drain's requests go out in one */
   uint64_t responses_received;
   uint64_t connects;         /* connections established */
   uint64_t connect_failures; /* connects that failed */
@@ -272,6 +273,10 @@ typedef struct kclient_delivery {
   int64_t timestamp_ms;
   int err;
   const char *errmsg;
+  /* When the outcome became known (env_now_ns of the client's env), read
+   * once for all the records of a batch: a caller timing deliveries need
+   * not read the clock per record. */
+  uint64_t done_ns;
 } kclient_delivery;
 
 typedef void (*kclient_delivery_cb)(void *arg, const kclient_delivery *d);

@@ -23,6 +23,7 @@
 
 #include <glib.h>
 
+#include "base/rxbuf.h"
 #include "broker/client/client.h"
 #include "broker/proto/proto.h"
 
@@ -45,6 +46,17 @@
 #define KCLIENT__RECORD_OVERHEAD_BYTES 24
 /* Topic names: Kafka's limit. */
 #define KCLIENT__TOPIC_NAME_BYTES_MAX 249
+/* Records fields (a Produce request's batches) of at least this many bytes
+ * are sent from the producer's buffers (proto pieces, env_conn_sendv)
+ * instead of being copied into the request frame; a smaller one costs less
+ * to copy than its own iovec does. */
+#define KCLIENT__SEND_PIECE_MIN_BYTES 1024
+/* Spans of a gathered send kept on the stack (a request with more pieces
+ * allocates its span list). */
+#define KCLIENT__SEND_SPANS_LOCAL 33
+/* Bytes gathered for one connection (see kclient__send_cork) beyond which
+ * the next request sends them first. */
+#define KCLIENT__SEND_GATHER_BYTES ((size_t)1 << 20)
 
 typedef enum kclient__lane {
   KCLIENT__LANE_MAIN = 0,  /* produce, metadata, admin, list offsets */
@@ -103,7 +115,7 @@ typedef enum kclient__conn_state {
 typedef struct kclient__link {
   kclient__conn *conn;
   env_conn_t *env_conn;
-  proto_splitter *splitter;
+  rxbuf *rx; /* received bytes, cut into frames in place */
   proto_arena *arena;
   bool dispatching;
   bool dead;
@@ -273,7 +285,23 @@ struct kclient {
   GQueue ops; /* kclient__op* running */
   GPtrArray *consumers;
 
+  /* Request encode scratch shared by the connections (one connection
+   * gathers at a time): the borrowed record batches of the frames in
+   * gather_conn->frame, or of the frame being sent. */
+  proto_pieces send_pieces;
+  /* While send_corked, requests pumped to a connection are gathered in its
+   * frame and go to the env in one send at kclient__send_uncork (or when
+   * another connection, or a request not gathered, is written). */
+  uint32_t send_corked;
+  kclient__conn *gather_conn; /* NULL when nothing is gathered */
+  kclient__link *gather_link; /* its link when gathering started */
+
   /* producer */
+  /* Finished batches' records kept for the next batches (a pbatch and
+   * its callback array: two mallocs and frees per batch saved), chained
+   * through their cache_next; at most KCLIENT__PBATCH_CACHE_MAX. */
+  kclient__pbatch *pbatch_cache;
+  uint32_t pbatch_cached;
   size_t buffered_bytes;
   size_t pending_records;
   uint32_t batches_in_flight;
@@ -362,6 +390,12 @@ kclient__req *kclient__conn_submit(kclient__conn *conn, int16_t api_key,
                                    bool no_response, uint32_t extra_timeout_ms);
 /* The owner no longer wants the outcome. */
 void kclient__req_cancel(kclient__req *req);
+/* Between kclient__send_cork and kclient__send_uncork (nested; never
+ * across events) requests pumped to a connection are gathered and handed
+ * to the env together at the uncork: one send for the requests of a
+ * producer drain. The records they borrow must not change until then. */
+void kclient__send_cork(kclient_t *c);
+void kclient__send_uncork(kclient_t *c);
 /* Starts connecting if down and the backoff allows (else when it does). */
 void kclient__conn_ensure(kclient__conn *conn);
 /* Requests sent or queued. */

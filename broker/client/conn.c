@@ -75,6 +75,7 @@ static void kclient__conn_on_data(void *arg, env_conn_t *ec,
                                   const uint8_t *data, size_t len);
 static void kclient__conn_on_drain(void *arg, env_conn_t *ec);
 static void kclient__conn_on_close(void *arg, env_conn_t *ec, int status);
+static uint8_t *kclient__conn_on_alloc(void *arg, env_conn_t *ec, size_t *len);
 static void kclient__conn_pump(kclient__conn *conn);
 static void kclient__conn_fail(kclient__conn *conn, int err, const char *why);
 static void kclient__conn_av_done(void *ctx, int err, const char *errmsg,
@@ -85,6 +86,7 @@ static const env_conn_cbs kclient__conn_cbs = {
     .on_data = kclient__conn_on_data,
     .on_drain = kclient__conn_on_drain,
     .on_close = kclient__conn_on_close,
+    .on_alloc = kclient__conn_on_alloc,
 };
 
 const char *kclient__conn_addr(const kclient__conn *conn, char *buf,
@@ -112,7 +114,7 @@ kclient__conn *kclient__conn_new(kclient_t *c, kclient__broker *b,
 }
 
 static void kclient__link_free(kclient__link *link) {
-  proto_splitter_free(link->splitter);
+  rxbuf_free(link->rx);
   proto_arena_free(link->arena);
   g_free(link);
 }
@@ -245,35 +247,132 @@ static int32_t kclient__conn_next_correlation(kclient__conn *conn) {
   return id;
 }
 
-/* Encodes and sends one request; 0 or a negative errno (nothing sent). */
-static int kclient__conn_write(kclient__conn *conn, kclient__req *req) {
+/* Sends conn->frame with the pieces inserted, in one env_conn_sendv. The
+ * pieces are a Produce request's record batches, borrowed from the
+ * producer: they stay alive and unchanged at least until this returns
+ * (their batches belong to the request until its outcome, which never
+ * runs inside this call), and the env copies whatever the kernel does not
+ * take at once, so nothing borrowed is referenced afterwards. */
+static int kclient__conn_send_frame(kclient__conn *conn,
+                                    const proto_pieces *pieces) {
+  conn->c->stats.sends++;
+  if (pieces->count == 0)
+    return env_conn_send(conn->link->env_conn, conn->frame.data,
+                         conn->frame.len);
+  size_t cap = 2 * pieces->count + 1;
+  proto_span spans_local[KCLIENT__SEND_SPANS_LOCAL];
+  env_iovec iov_local[KCLIENT__SEND_SPANS_LOCAL];
+  bool local = cap <= KCLIENT__SEND_SPANS_LOCAL;
+  proto_span *spans = local ? spans_local : g_new(proto_span, cap);
+  env_iovec *iov = local ? iov_local : g_new(env_iovec, cap);
+  size_t n =
+      proto_pieces_spans(conn->frame.data, conn->frame.len, pieces, spans);
+  SL_ASSERT(n <= cap);
+  for (size_t i = 0; i < n; i++)
+    iov[i] = (env_iovec){spans[i].data, spans[i].len};
+  int rc = env_conn_sendv(conn->link->env_conn, iov, n);
+  if (!local) {
+    g_free(spans);
+    g_free(iov);
+  }
+  return rc;
+}
+
+/* Marks conn send-blocked when the env holds too much unsent for it
+ * (extra: bytes gathered for it and not yet handed to the env), and drops
+ * a big scratch frame rather than keep it between requests. */
+static void kclient__conn_after_send(kclient__conn *conn, size_t extra) {
+  if (env_conn_queued_bytes(conn->link->env_conn) + extra >
+      KCLIENT_CONN_SEND_QUEUE_BYTES_MAX)
+    conn->send_blocked = true;
+  if (extra == 0 && conn->frame.cap > ((size_t)4 << 20)) {
+    buf_free(&conn->frame);
+    buf_init(&conn->frame);
+  }
+}
+
+/* Hands what is gathered for c->gather_conn (its frame with
+ * c->send_pieces inserted) to the env in one env_conn_sendv; drops it when
+ * that connection failed meanwhile (its requests failed with it: a new
+ * link cannot be READY within the same drain). Its requests are in flight
+ * already, so a failing send fails the connection, as a broken one would. */
+static void kclient__conn_flush(kclient_t *c) {
+  kclient__conn *conn = c->gather_conn;
+  if (!conn)
+    return;
+  bool alive = conn->state == KCLIENT__CONN_READY && conn->link &&
+               conn->link == c->gather_link;
+  c->gather_conn = NULL;
+  c->gather_link = NULL;
+  int rc = alive ? kclient__conn_send_frame(conn, &c->send_pieces) : 0;
+  buf_clear(&conn->frame);
+  proto_pieces_clear(&c->send_pieces);
+  if (rc) {
+    char why[KCLIENT_ERRMSG_BYTES];
+    kclient__errmsg(why, -1, "cannot send: %s", kclient_err_name(rc));
+    kclient__conn_fail(conn, rc, why);
+    return;
+  }
+  if (alive)
+    kclient__conn_after_send(conn, 0);
+}
+
+void kclient__send_cork(kclient_t *c) { c->send_corked++; }
+
+void kclient__send_uncork(kclient_t *c) {
+  SL_ASSERT(c->send_corked > 0);
+  if (--c->send_corked == 0)
+    kclient__conn_flush(c);
+}
+
+/* Encodes and sends one request; 0 or a negative errno (nothing sent).
+ * Records fields (Produce batches) go out from where they are, not
+ * copied into conn->frame (kclient__conn_send_frame); the body is built
+ * again on every send, so a retried batch is encoded as it is then.
+ * gather: append the frame to what is gathered for conn, handed to the env
+ * at kclient__send_uncork (one writev for the requests of a drain, not one
+ * each); whatever else is written first sends what is gathered, so bytes
+ * leave in order. The batches stay in flight, unchanged, until then. */
+static int kclient__conn_write(kclient__conn *conn, kclient__req *req,
+                               bool gather) {
   kclient_t *c = conn->c;
+  if (c->gather_conn &&
+      (c->gather_conn != conn || !gather ||
+       conn->frame.len + c->send_pieces.bytes >= KCLIENT__SEND_GATHER_BYTES))
+    kclient__conn_flush(c);
+  if (!conn->link)
+    return -ENOTCONN; /* the flush failed it */
   proto_arena_reset(conn->encode_arena);
   void *body = req->build(req->ctx, req->version, conn->encode_arena);
   if (!body)
     return -ENOMEM;
   req->correlation_id = kclient__conn_next_correlation(conn);
-  buf_clear(&conn->frame);
-  int rc = proto_request_encode(&conn->frame, req->api_key, req->version,
-                                req->correlation_id, c->client_id, body);
+  if (c->gather_conn != conn) {
+    buf_clear(&conn->frame);
+    proto_pieces_clear(&c->send_pieces);
+  }
+  /* On error the frame and pieces gathered so far are left as they were. */
+  int rc = proto_request_encode_pieces(&conn->frame, &c->send_pieces,
+                                       req->api_key, req->version,
+                                       req->correlation_id, c->client_id, body);
   if (rc)
     return -EINVAL;
-  rc = env_conn_send(conn->link->env_conn, conn->frame.data, conn->frame.len);
-  if (rc)
-    return rc;
+  if (gather) {
+    c->gather_conn = conn;
+    c->gather_link = conn->link;
+  } else {
+    rc = kclient__conn_send_frame(conn, &c->send_pieces);
+    proto_pieces_clear(&c->send_pieces);
+    if (rc)
+      return rc;
+  }
   req->sent_ns = kclient__now_ns(c);
   req->deadline_ns = req->sent_ns + ((uint64_t)c->cfg.request_timeout_ms +
                                      req->extra_timeout_ms) *
                                         KCLIENT__NS_PER_MS;
   c->stats.requests_sent++;
-  if (env_conn_queued_bytes(conn->link->env_conn) >
-      KCLIENT_CONN_SEND_QUEUE_BYTES_MAX)
-    conn->send_blocked = true;
-  /* A big scratch frame is not worth keeping between requests. */
-  if (conn->frame.cap > ((size_t)4 << 20)) {
-    buf_free(&conn->frame);
-    buf_init(&conn->frame);
-  }
+  kclient__conn_after_send(conn,
+                           gather ? conn->frame.len + c->send_pieces.bytes : 0);
   return 0;
 }
 
@@ -300,7 +399,8 @@ static void kclient__conn_pump(kclient__conn *conn) {
       continue;
     }
     req->version = v;
-    int rc = kclient__conn_write(conn, req);
+    int rc =
+        kclient__conn_write(conn, req, c->send_corked > 0 && !req->no_response);
     if (rc) {
       kclient__errmsg(msg, -1, "cannot send to %s: %s",
                       kclient__conn_addr(conn, addr, sizeof addr),
@@ -337,7 +437,7 @@ static int kclient__conn_send_av(kclient__conn *conn) {
   req->build = kclient__av_build;
   req->on_response = kclient__conn_av_done;
   req->ctx = conn;
-  int rc = kclient__conn_write(conn, req);
+  int rc = kclient__conn_write(conn, req, false);
   if (rc) {
     g_free(req);
     return rc;
@@ -354,8 +454,8 @@ static void kclient__conn_connect(kclient__conn *conn) {
   SL_ASSERT(conn->state == KCLIENT__CONN_DOWN && !conn->link);
   kclient__link *link = g_new0(kclient__link, 1);
   link->conn = conn;
-  link->splitter = proto_splitter_new(PROTO_RESPONSE_FRAME_BYTES_MIN,
-                                      KCLIENT_RESPONSE_BYTES_MAX);
+  link->rx =
+      rxbuf_new(PROTO_RESPONSE_FRAME_BYTES_MIN, KCLIENT_RESPONSE_BYTES_MAX);
   link->arena = proto_arena_new(KCLIENT__ARENA_BYTES_MAX);
   conn->link = link;
   conn->state = KCLIENT__CONN_CONNECTING;
@@ -679,6 +779,14 @@ static void kclient__conn_on_connect(void *arg, env_conn_t *ec) {
           env_conn_peer(ec));
 }
 
+/* The env reads into the link's receive buffer: once a response's size
+ * prefix is in, straight into memory sized for the whole response. */
+static uint8_t *kclient__conn_on_alloc(void *arg, env_conn_t *ec,
+                                       size_t *len) {
+  kclient__link *link = arg;
+  return link->dead ? NULL : rxbuf_lend(link->rx, len);
+}
+
 static void kclient__conn_on_data(void *arg, env_conn_t *ec,
                                   const uint8_t *data, size_t len) {
   kclient__link *link = arg;
@@ -688,34 +796,19 @@ static void kclient__conn_on_data(void *arg, env_conn_t *ec,
   kclient_t *c = conn->c;
   kclient__enter(c);
   link->dispatching = true;
-  /* Frames that lie wholly in data, with nothing buffered before them,
-   * are dispatched straight from data (valid for this call, which is as
-   * long as a response body lives): no copy into the splitter. Only the
-   * rest, a frame cut by the read, is fed to it. A bad size prefix is
-   * left for the splitter to report. */
-  size_t direct = 0;
-  if (proto_splitter_buffered_bytes(link->splitter) == 0) {
-    while (!link->dead && len - direct >= PROTO_FRAME_PREFIX_BYTES) {
-      int32_t size = (int32_t)be32_load(data + direct);
-      if (proto_frame_size_check(size, PROTO_RESPONSE_FRAME_BYTES_MIN,
-                                 KCLIENT_RESPONSE_BYTES_MAX) != 0 ||
-          (size_t)size > len - direct - PROTO_FRAME_PREFIX_BYTES)
-        break;
-      kclient__conn_frame(conn, data + direct + PROTO_FRAME_PREFIX_BYTES,
-                          (size_t)size);
-      direct += PROTO_FRAME_PREFIX_BYTES + (size_t)size;
-    }
-  }
-  if (!link->dead && direct < len)
-    proto_splitter_feed(link->splitter, data + direct, len - direct);
+  /* Normally data is memory the link lent (kclient__conn_on_alloc): the
+   * bytes stay where they were read, and each frame, a large fetch
+   * response included, is decoded there. Frames are borrowed until the
+   * next read, which is as long as a response body lives. */
+  rxbuf_received(link->rx, data, len);
   while (!link->dead) {
     const uint8_t *frame;
     size_t flen;
-    int rc = proto_splitter_next(link->splitter, &frame, &flen);
+    int rc = rxbuf_next(link->rx, &frame, &flen);
     if (rc == 0)
       break;
     if (rc < 0) {
-      kclient__conn_fail(conn, -EPROTO, proto_splitter_error(link->splitter));
+      kclient__conn_fail(conn, -EPROTO, rxbuf_error(link->rx));
       break;
     }
     kclient__conn_frame(conn, frame, flen);

@@ -67,7 +67,8 @@ struct kclient__pbatch {
   uint32_t attempts;
   int last_err;
   char last_errmsg[KCLIENT_ERRMSG_BYTES];
-  GList link; /* in pp->batches */
+  GList link;                  /* in pp->batches */
+  kclient__pbatch *cache_next; /* in c->pbatch_cache */
 };
 
 struct kclient__ppart {
@@ -128,10 +129,41 @@ static kclient__ppart *kclient__ppart_get(kclient__topic *t, int32_t p) {
  * holds of records the size of the first (so the array does not grow
  * while the batch fills), up to this many; beyond, it doubles. */
 #define KCLIENT__RCBS_RESERVE_MAX 1024
+/* Finished batch records kept for reuse; only callback arrays up to
+ * KCLIENT__RCBS_RESERVE_MAX are kept, so the cache holds at most
+ * 16 * 24 KiB. */
+#define KCLIENT__PBATCH_CACHE_MAX 16
+
+/* A zeroed batch record with room for at least `reserve` callbacks. */
+static kclient__pbatch *kclient__pbatch_get(kclient_t *c, size_t reserve) {
+  kclient__pbatch *b = c->pbatch_cache;
+  if (!b) {
+    b = g_new0(kclient__pbatch, 1);
+    b->rcbs_cap = (uint32_t)reserve;
+    b->rcbs = g_new(kclient__rcb, b->rcbs_cap);
+    return b;
+  }
+  c->pbatch_cache = b->cache_next;
+  c->pbatch_cached--;
+  kclient__rcb *rcbs = b->rcbs;
+  uint32_t cap = b->rcbs_cap;
+  memset(b, 0, sizeof *b);
+  if (cap < reserve) {
+    g_free(rcbs);
+    cap = (uint32_t)reserve;
+    rcbs = g_new(kclient__rcb, cap);
+  }
+  b->rcbs = rcbs;
+  b->rcbs_cap = cap;
+  return b;
+}
 
 static kclient__pbatch *kclient__batch_open(kclient_t *c, kclient__ppart *pp,
                                             int64_t base_ts, size_t est) {
-  kclient__pbatch *b = g_new0(kclient__pbatch, 1);
+  size_t reserve = c->cfg.batch_bytes / (est ? est : 1) + 1;
+  if (reserve > KCLIENT__RCBS_RESERVE_MAX)
+    reserve = KCLIENT__RCBS_RESERVE_MAX;
+  kclient__pbatch *b = kclient__pbatch_get(c, reserve);
   b->pp = pp;
   b->state = KCLIENT__PB_OPEN;
   batch_builder_opts o = {
@@ -146,11 +178,6 @@ static kclient__pbatch *kclient__batch_open(kclient_t *c, kclient__ppart *pp,
   };
   b->builder = batch_builder_new(&o);
   buf_init(&b->bytes);
-  size_t reserve = c->cfg.batch_bytes / (est ? est : 1) + 1;
-  if (reserve > KCLIENT__RCBS_RESERVE_MAX)
-    reserve = KCLIENT__RCBS_RESERVE_MAX;
-  b->rcbs_cap = (uint32_t)reserve;
-  b->rcbs = g_new(kclient__rcb, b->rcbs_cap);
   b->created_ns = kclient__now_ns(c);
   b->deadline_ns = b->created_ns + kclient__ms_ns(c->cfg.delivery_timeout_ms);
   b->base_seq = -1;
@@ -179,8 +206,24 @@ static void kclient__batch_free(kclient__pbatch *b) {
   g_free(b);
 }
 
+/* kclient__batch_free, keeping the record for a later batch when there is
+ * room in the cache. */
+static void kclient__batch_release(kclient_t *c, kclient__pbatch *b) {
+  if (c->pbatch_cached >= KCLIENT__PBATCH_CACHE_MAX ||
+      b->rcbs_cap > KCLIENT__RCBS_RESERVE_MAX) {
+    kclient__batch_free(b);
+    return;
+  }
+  batch_builder_free(b->builder);
+  b->builder = NULL;
+  buf_free(&b->bytes);
+  b->cache_next = c->pbatch_cache;
+  c->pbatch_cache = b;
+  c->pbatch_cached++;
+}
+
 /* Delivers every record of b with err (offsets from base_offset when 0)
- * and frees it. */
+ * and frees it (or keeps it for the next batch, kclient__batch_release). */
 static void kclient__batch_done(kclient_t *c, kclient__pbatch *b, int err,
                                 const char *errmsg, int64_t base_offset,
                                 int64_t log_append_time_ms) {
@@ -203,6 +246,7 @@ static void kclient__batch_done(kclient_t *c, kclient__pbatch *b, int err,
       .partition = pp->partition,
       .err = err,
       .errmsg = err ? errmsg : "",
+      .done_ns = kclient__now_ns(c),
   };
   for (int32_t i = 0; i < b->count; i++) {
     const kclient__rcb *r = &b->rcbs[i];
@@ -212,7 +256,7 @@ static void kclient__batch_done(kclient_t *c, kclient__pbatch *b, int err,
     if (r->cb)
       r->cb(r->arg, &d);
   }
-  kclient__batch_free(b);
+  kclient__batch_release(c, b);
   if (pp->retrying && pp->in_flight == 0) {
     bool any_retry = false;
     for (GList *l = pp->batches.head; l; l = l->next)
@@ -236,6 +280,7 @@ static void kclient__wrec_done(kclient_t *c, kclient__topic *t,
       .timestamp_ms = w->timestamp_ms,
       .err = err,
       .errmsg = errmsg,
+      .done_ns = kclient__now_ns(c),
   };
   if (w->cb)
     w->cb(w->cb_arg, &d);
@@ -808,8 +853,11 @@ void kclient__producer_drain(kclient_t *c) {
   uint64_t now = kclient__now_ns(c);
   bool need_md = false;
   GArray *slots = g_array_new(FALSE, FALSE, sizeof(kclient__slot));
+  /* The requests of one drain leave in one send per connection. */
+  kclient__send_cork(c);
   while (kclient__drain_pass(c, slots, now, &need_md) > 0)
     g_array_set_size(slots, 0);
+  kclient__send_uncork(c);
   g_array_free(slots, TRUE);
   if (need_md)
     kclient__metadata_refresh(c);
@@ -1132,4 +1180,10 @@ void kclient__producer_free(kclient_t *c) {
   if (c->producer_timer)
     env_timer_cancel(c->env, c->producer_timer);
   c->producer_timer = 0;
+  kclient__pbatch *b;
+  while ((b = c->pbatch_cache)) {
+    c->pbatch_cache = b->cache_next;
+    kclient__batch_free(b);
+  }
+  c->pbatch_cached = 0;
 }

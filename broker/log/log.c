@@ -810,6 +810,8 @@ static int read_segment(log_t *log, size_t seg_i, int64_t offset,
   *len = kept;
   info->offset_next = prev + 1;
   info->batch_count = count;
+  info->file = seg->file;
+  info->file_position = pos;
   log->hint_valid = true;
   log->hint_base = seg->base_offset;
   log->hint_offset = prev + 1;
@@ -827,6 +829,8 @@ int log_read_view(log_t *log, int64_t offset, size_t max_bytes,
   info->log_end_offset = log->log_end_offset;
   info->offset_next = offset;
   info->batch_count = 0;
+  info->file = NULL;
+  info->file_position = 0;
   if (log->failed)
     return KERR_KAFKA_STORAGE_ERROR;
   if (offset < log->log_start_offset || offset > log->log_end_offset)
@@ -844,6 +848,8 @@ int log_read_view(log_t *log, int64_t offset, size_t max_bytes,
       *len = 0;
       info->batch_count = 0;
       info->offset_next = offset;
+      info->file = NULL;
+      info->file_position = 0;
       if (rc == KERR_CORRUPT_MESSAGE)
         env_log(log->env, ENV_LOG_ERROR,
                 "log %s: corrupt batch at offset %" PRId64, log->dir, offset);

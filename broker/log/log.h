@@ -244,6 +244,13 @@ typedef struct log_read_info {
                           the last returned batch (the request offset if
                           nothing was returned) */
   size_t batch_count;
+  /* log_read_view only: the segment file the returned view lies in, and
+   * the position of its first byte there, so the bytes can also be sent
+   * from the file (env_conn_sendv_files). Borrowed, valid exactly as long
+   * as the view; NULL (and 0) when nothing is returned. (log_read sets
+   * them too; its copy does not need them.) */
+  env_file_t *file;
+  uint64_t file_position;
 } log_read_info;
 
 /* Reads whole batches starting with the one that holds `offset`, appending
@@ -271,7 +278,8 @@ int log_read(log_t *log, int64_t offset, size_t max_bytes, int64_t offset_max,
  * and in any case only until the log is next changed (any call but reads
  * and state queries: append, truncation, retention, compaction, roll,
  * flush, close): copy or send the bytes before that. Several views from
- * one callback may be alive together. Kafka's counterpart is the
+ * one callback may be alive together. info->file and info->file_position
+ * say where the view lies (same lifetime). Kafka's counterpart is the
  * FileRecords slice a fetch hands to sendfile. */
 int log_read_view(log_t *log, int64_t offset, size_t max_bytes,
                   int64_t offset_max, const uint8_t **data, size_t *len,

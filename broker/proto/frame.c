@@ -128,10 +128,6 @@ static int frame_finish_pieces(buf_t *out, size_t start, size_t piece_bytes,
   return 0;
 }
 
-static int frame_finish(buf_t *out, size_t start, int rc) {
-  return frame_finish_pieces(out, start, 0, rc);
-}
-
 int proto_response_encode_pieces(buf_t *out, proto_pieces *pieces,
                                  int16_t api_key, int16_t api_version,
                                  int32_t correlation_id, const void *body) {
@@ -160,9 +156,10 @@ int proto_response_encode(buf_t *out, int16_t api_key, int16_t api_version,
                                       correlation_id, body);
 }
 
-int proto_request_encode(buf_t *out, int16_t api_key, int16_t api_version,
-                         int32_t correlation_id, const char *client_id,
-                         const void *body) {
+int proto_request_encode_pieces(buf_t *out, proto_pieces *pieces,
+                                int16_t api_key, int16_t api_version,
+                                int32_t correlation_id, const char *client_id,
+                                const void *body) {
   SL_ASSERT(out && body);
   const proto_message *m = proto_request_message(api_key);
   SL_ASSERT(m);
@@ -170,6 +167,8 @@ int proto_request_encode(buf_t *out, int16_t api_key, int16_t api_version,
   if (id_len > INT16_MAX)
     return PROTO_ERR_ENCODE;
   size_t start = out->len;
+  size_t count = pieces ? pieces->count : 0;
+  size_t bytes = pieces ? pieces->bytes : 0;
   buf_put_be32(out, 0);
   buf_put_be16(out, (uint16_t)api_key);
   buf_put_be16(out, (uint16_t)api_version);
@@ -182,7 +181,20 @@ int proto_request_encode(buf_t *out, int16_t api_key, int16_t api_version,
   }
   if (proto_request_header_version(api_key, api_version) >= 2)
     buf_put_u8(out, 0); /* no tagged fields */
-  return frame_finish(out, start, proto_encode(m, api_version, body, out));
+  int rc = proto__encode_pieces(m, api_version, body, out, pieces);
+  rc = frame_finish_pieces(out, start, pieces ? pieces->bytes - bytes : 0, rc);
+  if (rc && pieces) {
+    pieces->count = count;
+    pieces->bytes = bytes;
+  }
+  return rc;
+}
+
+int proto_request_encode(buf_t *out, int16_t api_key, int16_t api_version,
+                         int32_t correlation_id, const char *client_id,
+                         const void *body) {
+  return proto_request_encode_pieces(out, NULL, api_key, api_version,
+                                     correlation_id, client_id, body);
 }
 
 int proto_response_decode(const uint8_t *frame, size_t len, int16_t api_key,

@@ -373,8 +373,9 @@ int proto_response_encode(buf_t *out, int16_t api_key, int16_t api_version,
     __attribute__((warn_unused_result));
 /* ---- frames with borrowed pieces ----
  *
- * A fetch response is mostly record batches the broker read from its log.
- * Copying them into the encoded frame costs a pass over every byte; instead
+ * A fetch response is mostly record batches the broker read from its log,
+ * a produce request the batches a client built. Copying them into the
+ * encoded frame costs a pass over every byte; instead
  * the encoder can leave them out of the buffer and list them as pieces:
  * the frame is then out's bytes with each piece's bytes inserted at its
  * `at` offset, in order (proto_pieces_iov gives that as an iovec-style
@@ -430,6 +431,17 @@ size_t proto_pieces_spans(const uint8_t *bytes, size_t len,
 int proto_request_encode(buf_t *out, int16_t api_key, int16_t api_version,
                          int32_t correlation_id, const char *client_id,
                          const void *body) __attribute__((warn_unused_result));
+/* proto_request_encode with records fields listed in pieces, as
+ * proto_response_encode_pieces does: a Produce request's record batches
+ * stay in the producer's buffers (which must then outlive the sending of
+ * the frame, and not change until then). Byte for byte the frame
+ * proto_request_encode gives. On error (PROTO_ERR_ENCODE) out and pieces
+ * are left as they were. pieces NULL: exactly proto_request_encode. */
+int proto_request_encode_pieces(buf_t *out, proto_pieces *pieces,
+                                int16_t api_key, int16_t api_version,
+                                int32_t correlation_id, const char *client_id,
+                                const void *body)
+    __attribute__((warn_unused_result));
 /* Decodes a response frame (bytes after the size prefix) of a request the
  * caller sent at (api_key, api_version). Returns 0 with *correlation_id and
  * *body, or PROTO_ERR_DECODE / PROTO_ERR_TOO_BIG /

@@ -19,7 +19,12 @@
  * No copy of the records: each partition's batches are a view of the
  * segment file (log_read_view), the response struct points at them, and
  * broker__respond sends them from there (proto_pieces + env_conn_sendv)
- * before the callback that read them returns.
+ * before the callback that read them returns. With fetch.sendfile.enable
+ * it is broker__respond_files, told where each view lies in its segment
+ * file (log_read_info.file), and on uv the records go out by sendfile
+ * from the file instead of being copied into the socket (off by default:
+ * on loopback the consumer pays more than the broker saves, see
+ * docs/broker.md).
  *
  * One replica: the high watermark and the last stable offset are the log
  * end offset, so read_uncommitted and read_committed read the same.
@@ -53,7 +58,32 @@ struct broker__fetch {
 typedef struct fetch_read {
   size_t total;
   bool any_error;
+  /* Where each partition's records lie in its segment file, so that they
+   * are sent from there (broker__respond_files) [owned]. */
+  GArray *files; /* of broker__file_bytes */
 } fetch_read;
+
+static void fetch_read_init(fetch_read *fr) {
+  memset(fr, 0, sizeof *fr);
+  fr->files = g_array_new(FALSE, FALSE, sizeof(broker__file_bytes));
+}
+
+static void fetch_read_free(fetch_read *fr) {
+  g_array_free(fr->files, TRUE);
+  fr->files = NULL;
+}
+
+/* Answers with what the pass found, sending the records from their files
+ * if fetch.sendfile.enable says so. */
+static void fetch_respond(broker__req *req, fetch_read *fr,
+                          const proto_fetch_resp *resp) {
+  if (!req->b->cfg->fetch_sendfile) {
+    broker__respond(req, resp);
+    return;
+  }
+  broker__respond_files(req, resp, (const broker__file_bytes *)fr->files->data,
+                        fr->files->len);
+}
 
 static int16_t epoch_error(int32_t current, int32_t ours) {
   if (current < 0 || current == ours)
@@ -119,6 +149,12 @@ static void read_partition(broker__req *req, fetch_read *fr, const char *topic,
   if (got > 0) {
     o->records.data = data;
     o->records.len = (int32_t)got;
+    SL_ASSERT(info.file != NULL);
+    broker__file_bytes fb = {.data = data,
+                             .len = got,
+                             .file = info.file,
+                             .position = info.file_position};
+    g_array_append_val(fr->files, fb);
   }
   fr->total += got;
 }
@@ -153,10 +189,11 @@ static void read_all(broker__req *req, fetch_read *fr, proto_fetch_resp *resp) {
 static void answer(broker__req *req) {
   proto_fetch_resp *resp = BROKER__NEW(req, proto_fetch_resp);
   fetch_read fr;
-  memset(&fr, 0, sizeof fr);
+  fetch_read_init(&fr);
   read_all(req, &fr, resp);
   env_metric_add(req->b->env, "broker.fetch_bytes", (int64_t)fr.total);
-  broker__respond(req, resp);
+  fetch_respond(req, &fr, resp);
+  fetch_read_free(&fr);
 }
 
 /* ------------------------------------------------------------ parking */
@@ -276,17 +313,20 @@ broker__handled broker__api_fetch(broker__req *req) {
   /* First pass: is there enough to answer now? */
   proto_fetch_resp *resp = BROKER__NEW(req, proto_fetch_resp);
   fetch_read fr;
-  memset(&fr, 0, sizeof fr);
+  fetch_read_init(&fr);
   read_all(req, &fr, resp);
   bool now = fr.any_error || r->max_wait_ms <= 0 ||
              fr.total >= (size_t)(r->min_bytes > 0 ? r->min_bytes : 0) ||
              req->b->shutting_down;
   if (now) {
     env_metric_add(req->b->env, "broker.fetch_bytes", (int64_t)fr.total);
-    broker__respond(req, resp);
+    fetch_respond(req, &fr, resp);
+    fetch_read_free(&fr);
     return BROKER__DONE;
   }
   /* The views are dropped here: the parked fetch reads again when it
    * completes, inside the callback that answers it. */
-  return park(req, fr.total);
+  size_t available = fr.total;
+  fetch_read_free(&fr);
+  return park(req, available);
 }

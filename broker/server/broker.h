@@ -97,6 +97,11 @@ typedef struct broker_config {
   bool delete_topic_enable;  /* delete.topic.enable (true) */
   int32_t message_max_bytes; /* message.max.bytes (1048588) */
   int32_t socket_request_max_bytes; /* socket.request.max.bytes (100 MiB) */
+  /* fetch.sendfile.enable (false; Sluice's own): send fetched records
+   * from the segment files (sendfile on uv) instead of writing them from
+   * the page-cache view. Off by default: on loopback it made consumers
+   * slower (docs/broker.md, "The fetch path"). */
+  bool fetch_sendfile;
   int64_t retention_check_interval_ms; /* log.retention.check.interval.ms */
   int64_t checkpoint_interval_ms; /* log.flush.offset.checkpoint.interval.ms */
   int64_t cleaner_backoff_ms;     /* log.cleaner.backoff.ms (15000) */

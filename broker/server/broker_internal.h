@@ -334,6 +334,22 @@ const broker__api *broker__api_table(size_t *count);
  * then frees req (if parked) and lets its connection go on. A response
  * that cannot be encoded closes the connection. */
 void broker__respond(broker__req *req, const void *body);
+
+/* Bytes of a response that also lie in a file: a fetch's records, which
+ * are a view of a segment (log_read_view). */
+typedef struct broker__file_bytes {
+  const uint8_t *data; /* the view (borrowed) */
+  size_t len;
+  env_file_t *file; /* borrowed */
+  uint64_t position; /* of data[0] in file */
+} broker__file_bytes;
+
+/* broker__respond, where the n entries of `files` (borrowed for the call)
+ * say where some of the body's bytes lie in files: the parts of the frame
+ * that are sent from those bytes in place (not copied into the encoded
+ * frame) are sent from the files (env_conn_sendv_files, sendfile on uv). */
+void broker__respond_files(broker__req *req, const void *body,
+                           const broker__file_bytes *files, size_t n);
 /* For a parked request: no answer after all (closes nothing); frees req
  * and lets the connection go on. Parked requests are only ever completed
  * from env callbacks (timers, fsyncs), never from inside another

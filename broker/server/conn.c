@@ -6,9 +6,10 @@
  * mutes the channel until the response is sent: one request per connection
  * at a time, responses in request order, while the client keeps sending
  * (pipelining) into the socket buffer. Here the same: frames pile up in the
- * connection's splitter and are taken one at a time; a handler that cannot
- * answer at once parks the request, and the connection takes nothing else
- * until it is answered.
+ * connection's receive buffer (base/rxbuf.h: the env reads into it, a
+ * large request straight into memory sized for it) and are taken one at a
+ * time; a handler that cannot answer at once parks the request, and the
+ * connection takes nothing else until it is answered.
  *
  * Back pressure, both ways:
  *  - output: before taking the next frame, the connection checks its send
@@ -51,6 +52,7 @@
 #include <glib.h>
 
 #include "base/assert.h"
+#include "base/rxbuf.h"
 #include "broker/server/broker_internal.h"
 
 /* Bytes of small responses gathered during one pump pass; a response
@@ -67,7 +69,7 @@ struct broker__conn {
   broker_t *b;
   env_conn_t *conn; /* NULL once closed */
   uint64_t id;
-  proto_splitter *splitter;
+  rxbuf *rx;               /* received bytes, cut into frames in place */
   proto_arena *req_arena;  /* decoded request, bounded */
   proto_arena *resp_arena; /* response structs (bounded by our own limits) */
   broker__req *current;    /* the parked request, or NULL */
@@ -129,7 +131,7 @@ static const broker__api *api_find(int16_t key) {
 
 static void conn_free(broker__conn *c) {
   buf_free(&c->gathered);
-  proto_splitter_free(c->splitter);
+  rxbuf_free(c->rx);
   proto_arena_free(c->req_arena);
   proto_arena_free(c->resp_arena);
   g_free(c);
@@ -201,10 +203,29 @@ static void send_bytes(broker__conn *c, const uint8_t *data, size_t len) {
   }
 }
 
+/* Where piece (data, len) lies in one of the n files, if it lies within
+ * one of their views: stores it in *out and returns true. */
+static bool piece_in_files(const void *data, size_t len,
+                           const broker__file_bytes *files, size_t n,
+                           env_iovec_file *out) {
+  uintptr_t p = (uintptr_t)data;
+  for (size_t i = 0; i < n; i++) {
+    uintptr_t v = (uintptr_t)files[i].data;
+    if (p >= v && p - v <= files[i].len && len <= files[i].len - (p - v)) {
+      *out = (env_iovec_file){.file = files[i].file,
+                              .offset = files[i].position + (p - v)};
+      return true;
+    }
+  }
+  return false;
+}
+
 /* Sends head_len bytes at head (earlier answers; may be none), then the
- * frame made of `bytes` with `pieces` (NULL: none) inserted: one send. */
+ * frame made of `bytes` with `pieces` (NULL: none) inserted: one send.
+ * Pieces within the n views of `files` are sent from their files. */
 static void send_pieces(broker__conn *c, const uint8_t *head, size_t head_len,
-                        const buf_t *bytes, const proto_pieces *pieces) {
+                        const buf_t *bytes, const proto_pieces *pieces,
+                        const broker__file_bytes *files, size_t n_files) {
   size_t count = pieces ? pieces->count : 0;
   if (count == 0 && head_len == 0) {
     send_bytes(c, bytes->data, bytes->len);
@@ -213,22 +234,31 @@ static void send_pieces(broker__conn *c, const uint8_t *head, size_t head_len,
   size_t cap = 2 * count + 2;
   proto_span spans_local[BROKER__CONN_SPANS_LOCAL];
   env_iovec iov_local[BROKER__CONN_SPANS_LOCAL];
-  proto_span *spans =
-      cap <= BROKER__CONN_SPANS_LOCAL ? spans_local : g_new(proto_span, cap);
-  env_iovec *iov =
-      cap <= BROKER__CONN_SPANS_LOCAL ? iov_local : g_new(env_iovec, cap);
-  size_t n = 0;
-  if (head_len > 0)
+  env_iovec_file from_local[BROKER__CONN_SPANS_LOCAL];
+  bool local = cap <= BROKER__CONN_SPANS_LOCAL;
+  proto_span *spans = local ? spans_local : g_new(proto_span, cap);
+  env_iovec *iov = local ? iov_local : g_new(env_iovec, cap);
+  env_iovec_file *from = local ? from_local : g_new(env_iovec_file, cap);
+  size_t n = 0, n_from = 0;
+  if (head_len > 0) {
+    from[n] = (env_iovec_file){.file = NULL, .offset = 0};
     iov[n++] = (env_iovec){head, head_len};
+  }
   size_t k = proto_pieces_spans(bytes->data, bytes->len, pieces, spans);
-  for (size_t i = 0; i < k; i++)
+  for (size_t i = 0; i < k; i++) {
+    from[n] = (env_iovec_file){.file = NULL, .offset = 0};
+    if (piece_in_files(spans[i].data, spans[i].len, files, n_files, &from[n]))
+      n_from++;
     iov[n++] = (env_iovec){spans[i].data, spans[i].len};
+  }
   SL_ASSERT(n <= cap);
-  int rc = env_conn_sendv(c->conn, iov, n);
-  if (spans != spans_local)
+  int rc = n_from > 0 ? env_conn_sendv_files(c->conn, iov, from, n)
+                      : env_conn_sendv(c->conn, iov, n);
+  if (!local) {
     g_free(spans);
-  if (iov != iov_local)
     g_free(iov);
+    g_free(from);
+  }
   if (rc < 0) {
     env_log(c->b->env, ENV_LOG_WARN, "connection %" PRIu64 ": send: %s", c->id,
             g_strerror(-rc));
@@ -266,7 +296,8 @@ static void conn_flush_gathered(broker__conn *c) {
  * what was gathered before it (one syscall and one wake-up of the client
  * for both). */
 static void send_frame(broker__conn *c, const buf_t *frame,
-                       const proto_pieces *pieces) {
+                       const proto_pieces *pieces,
+                       const broker__file_bytes *files, size_t n_files) {
   size_t len = frame->len + (pieces ? pieces->bytes : 0);
   if (c->pumping && len <= BROKER__CONN_COALESCE_BYTES) {
     if (c->gathered.len + len > BROKER__CONN_COALESCE_BYTES)
@@ -288,12 +319,17 @@ static void send_frame(broker__conn *c, const buf_t *frame,
      * the bytes stay where they are until the send returns. */
     c->gathered.len = 0;
   }
-  send_pieces(c, head, head_len, frame, pieces);
+  send_pieces(c, head, head_len, frame, pieces, files, n_files);
 }
 
 static void pump(broker__conn *c);
 
 void broker__respond(broker__req *req, const void *body) {
+  broker__respond_files(req, body, NULL, 0);
+}
+
+void broker__respond_files(broker__req *req, const void *body,
+                           const broker__file_bytes *files, size_t n_files) {
   broker_t *b = req->b;
   broker__conn *c = req->conn;
   if (c && !c->closed) {
@@ -311,7 +347,7 @@ void broker__respond(broker__req *req, const void *body) {
               proto_strerror(rc));
       conn_close(c);
     } else {
-      send_frame(c, &b->out, &pieces);
+      send_frame(c, &b->out, &pieces, files, n_files);
     }
     proto_pieces_free(&pieces);
     /* Do not hold on to the memory of one huge response. */
@@ -350,7 +386,7 @@ void broker__req_close_conn(broker__req *req) {
 static void answer_api_versions_fallback(broker__conn *c, int32_t corr) {
   buf_clear(&c->b->out);
   proto_api_versions_fallback_encode(&c->b->out, corr);
-  send_frame(c, &c->b->out, NULL);
+  send_frame(c, &c->b->out, NULL, NULL, 0);
 }
 
 /* Handles one frame. Returns false when the connection was closed. */
@@ -414,8 +450,8 @@ static bool handle_frame(broker__conn *c, const uint8_t *frame, size_t len) {
 static void update_reading(broker__conn *c) {
   bool stalled = c->current != NULL ||
                  env_conn_queued_bytes(c->conn) > BROKER_CONN_QUEUED_BYTES_MAX;
-  bool pause = stalled && proto_splitter_buffered_bytes(c->splitter) >
-                              BROKER_CONN_INPUT_BYTES_MAX;
+  bool pause =
+      stalled && rxbuf_buffered_bytes(c->rx) > BROKER_CONN_INPUT_BYTES_MAX;
   if (pause && !c->reading_paused) {
     env_conn_pause_reading(c->conn);
     c->reading_paused = true;
@@ -434,13 +470,13 @@ static void pump(broker__conn *c) {
          env_conn_queued_bytes(c->conn) <= BROKER_CONN_QUEUED_BYTES_MAX) {
     const uint8_t *frame = NULL;
     size_t len = 0;
-    int rc = proto_splitter_next(c->splitter, &frame, &len);
+    int rc = rxbuf_next(c->rx, &frame, &len);
     if (rc == 0)
       break;
     if (rc < 0) {
       env_log(c->b->env, ENV_LOG_WARN,
               "connection %" PRIu64 " from %s: closing: %s", c->id,
-              env_conn_peer(c->conn), proto_splitter_error(c->splitter));
+              env_conn_peer(c->conn), rxbuf_error(c->rx));
       conn_close(c);
       break;
     }
@@ -456,10 +492,18 @@ static void pump(broker__conn *c) {
   update_reading(c);
 }
 
+/* Reads land in the connection's own buffer, the rest of a produce
+ * request in memory sized for it: the frame is decoded where it was read
+ * (and its records appended to the log from there) with no copy. */
+static uint8_t *on_alloc(void *arg, env_conn_t *conn, size_t *len) {
+  broker__conn *c = arg;
+  return c->closed ? NULL : rxbuf_lend(c->rx, len);
+}
+
 static void on_data(void *arg, env_conn_t *conn, const uint8_t *data,
                     size_t len) {
   broker__conn *c = arg;
-  proto_splitter_feed(c->splitter, data, len);
+  rxbuf_received(c->rx, data, len);
   pump(c);
 }
 
@@ -470,6 +514,7 @@ static const env_conn_cbs conn_cbs = {
     .on_data = on_data,
     .on_drain = on_drain,
     .on_close = on_close,
+    .on_alloc = on_alloc,
 };
 
 void broker__on_accept(void *arg, env_conn_t *conn) {
@@ -486,8 +531,8 @@ void broker__on_accept(void *arg, env_conn_t *conn) {
   c->b = b;
   c->conn = conn;
   c->id = ++b->conn_seq;
-  c->splitter = proto_splitter_new(PROTO_REQUEST_FRAME_BYTES_MIN,
-                                   b->cfg->socket_request_max_bytes);
+  c->rx = rxbuf_new(PROTO_REQUEST_FRAME_BYTES_MIN,
+                    b->cfg->socket_request_max_bytes);
   c->req_arena = proto_arena_new(BROKER_REQUEST_ARENA_BYTES_MAX);
   buf_init(&c->gathered);
   c->resp_arena = proto_arena_new(0);

@@ -44,7 +44,7 @@ static void client_on_close(void *arg, env_conn_t *conn, int status) {
 }
 
 static const env_conn_cbs client_cbs = {client_on_connect, client_on_data, NULL,
-                                        client_on_close};
+                                        client_on_close, NULL};
 
 void bsim_client_connect(bsim_client *c) {
   g_byte_array_set_size(c->in, 0);

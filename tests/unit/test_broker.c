@@ -29,6 +29,7 @@
 
 #include "base/config.h"
 #include "base/env.h"
+#include "broker/client/client.h"
 #include "broker/kerr.h"
 #include "broker/log/batch.h"
 #include "broker/proto/proto.h"
@@ -647,6 +648,171 @@ static void test_bad_frames(void) {
   bsim_close(&t);
 }
 
+/* Produce requests of up to ~1 MiB, pipelined, sent as one byte stream cut
+ * at random points (size prefixes included) with time passing between some
+ * pieces: the broker reads each frame into place (base/rxbuf.h) and must
+ * answer every request, in order, and store every record. Then size
+ * prefixes far beyond socket.request.max.bytes (2 GiB - 1, negative) close
+ * only their connection. */
+static void test_frames_cut_at_random(void) {
+  enum { FRAMES = 10 };
+  bsim t;
+  bsim_open(&t, test_seed() + 20);
+  TEST_EQ_INT(bsim_create_topic(&t, "cut", 1, NULL, NULL), KERR_NONE, t.seed);
+  test_rng r;
+  test_rng_init(&r, t.seed);
+  bsim_client *c = bsim_client_at(&t, 0);
+  buf_t stream = BUF_INIT;
+  int32_t corrs[FRAMES];
+  int64_t base[FRAMES];
+  int64_t records = 0;
+  for (int i = 0; i < FRAMES; i++) {
+    int n = 1 + (int)test_rng_below(&r, i % 2 ? 12000 : 40);
+    buf_t batch = BUF_INIT;
+    char prefix[16];
+    snprintf(prefix, sizeof prefix, "c%d", i);
+    make_batch(&batch, prefix, n, -1, -1, -1, 1700000000000 + i);
+    corrs[i] = c->next_corr++;
+    CU_ASSERT_EQUAL_FATAL(
+        proto_request_encode(&stream, PROTO_API_PRODUCE, 7, corrs[i], "unit",
+                             produce_req(&t, "cut", 0, &batch, -1)),
+        0);
+    base[i] = records;
+    records += n;
+    buf_free(&batch);
+  }
+  for (size_t pos = 0; pos < stream.len;) {
+    size_t left = stream.len - pos;
+    size_t piece = test_rng_below(&r, 4) == 0
+                       ? 1 + test_rng_below(&r, 5)
+                       : 1 + test_rng_below(&r, left < 300000 ? left : 300000);
+    if (piece > left)
+      piece = left;
+    bsim_send_raw(&t, 0, stream.data + pos, piece);
+    pos += piece;
+    if (test_rng_below(&r, 3) == 0)
+      sim_run_until(t.sim, sim_now_ns(t.sim) + test_rng_below(&r, 3) * MS);
+  }
+  buf_free(&stream);
+  for (int i = 0; i < FRAMES; i++) {
+    proto_produce_resp *resp = bsim_recv(&t, 0, corrs[i], PROTO_API_PRODUCE, 7);
+    CU_ASSERT_EQUAL_FATAL(resp->responses.count, 1);
+    const proto_produce_resp_partition_produce_response *p =
+        &resp->responses.items[0].partition_responses.items[0];
+    TEST_EQ_INT(p->error_code, KERR_NONE, t.seed);
+    TEST_EQ_INT(p->base_offset, base[i], t.seed);
+  }
+  TEST_EQ_INT(list_offset(&t, "cut", 0, -1), records, t.seed);
+  /* Hostile prefixes: rejected as soon as the 4 bytes are in. */
+  static const uint8_t huge[][8] = {{0x7f, 0xff, 0xff, 0xff, 0, 1, 0, 0},
+                                    {0x80, 0, 0, 0, 0, 1, 0, 0},
+                                    {0x06, 0x40, 0x00, 0x01, 0, 1, 0, 0}};
+  for (size_t k = 0; k < G_N_ELEMENTS(huge); k++) {
+    bsim_client_connect(c);
+    CU_ASSERT_TRUE(bsim_run_until(&t, bsim_is_connected, c, BSIM_WAIT_NS));
+    bsim_send_raw(&t, 0, huge[k], 2);
+    sim_run_until(t.sim, sim_now_ns(t.sim) + MS);
+    bsim_send_raw(&t, 0, huge[k] + 2, 6);
+    CU_ASSERT_TRUE(bsim_run_until(&t, bsim_is_closed, c, BSIM_WAIT_NS));
+    CU_ASSERT_TRUE(g_queue_is_empty(&c->frames));
+  }
+  CU_ASSERT_TRUE(sim_node_is_up(t.bnode));
+  bsim_close(&t);
+}
+
+/* The Kafka client (broker/client) consuming ~1 MiB fetch responses that
+ * the simulator delivers in reads of at most 64 KiB, cut at random points:
+ * the client reads each response into memory sized for it (base/rxbuf.h)
+ * and must see every record once, in order, with its value. */
+typedef struct big_fetch {
+  kclient_t *kc;
+  kclient_consumer_t *cons;
+  int64_t total;
+  int64_t got;
+  int64_t bad;
+  int64_t next_offset;
+  int *batch_sizes; /* records per produced batch, in order */
+} big_fetch;
+
+static void big_fetch_record(void *arg, const kclient_record *r) {
+  big_fetch *f = arg;
+  /* Offset o is record j of batch i: value "f<i>-<j>". */
+  int64_t o = r->offset, i = 0;
+  while (o >= f->batch_sizes[i])
+    o -= f->batch_sizes[i++];
+  char want[32];
+  int n = snprintf(want, sizeof want, "f%d-%d", (int)i, (int)o);
+  if (r->offset != f->next_offset || r->value_len != n ||
+      memcmp(r->value, want, (size_t)n) != 0)
+    f->bad++;
+  f->next_offset = r->offset + 1;
+  f->got++;
+}
+
+static void *big_fetch_start(env_t *env, void *config) {
+  big_fetch *f = config;
+  kclient_config kcfg;
+  kclient_config_default(&kcfg);
+  kcfg.bootstrap_servers = "broker:9092";
+  char msg[KCLIENT_ERRMSG_BYTES];
+  if (kclient_new(env, &kcfg, &f->kc, msg) != 0)
+    return NULL;
+  kclient_consumer_config cc;
+  kclient_consumer_config_default(&cc);
+  cc.on_record = big_fetch_record;
+  cc.arg = f;
+  f->cons = kclient_consumer_new(f->kc, &cc);
+  if (kclient_consumer_assign(f->cons, "big", 0, KCLIENT_OFFSET_EARLIEST) != 0)
+    f->bad++;
+  return f;
+}
+
+static void big_fetch_stop(void *node) {
+  big_fetch *f = node;
+  if (!f)
+    return;
+  kclient_consumer_free(f->cons);
+  kclient_free(f->kc);
+  f->cons = NULL;
+  f->kc = NULL;
+}
+
+static const env_node_ops big_fetch_ops = {"consumer", big_fetch_start,
+                                           big_fetch_stop};
+
+static bool big_fetch_done(void *arg) {
+  big_fetch *f = arg;
+  return f->got >= f->total;
+}
+
+static void test_client_large_fetches_cut(void) {
+  enum { BATCHES = 10 };
+  bsim t;
+  bsim_open(&t, test_seed() + 21);
+  TEST_EQ_INT(bsim_create_topic(&t, "big", 1, NULL, NULL), KERR_NONE, t.seed);
+  test_rng r;
+  test_rng_init(&r, t.seed);
+  int sizes[BATCHES];
+  big_fetch f = {.batch_sizes = sizes};
+  for (int i = 0; i < BATCHES; i++) {
+    sizes[i] = 3000 + (int)test_rng_below(&r, 12000);
+    buf_t batch = BUF_INIT;
+    char prefix[16];
+    snprintf(prefix, sizeof prefix, "f%d", i);
+    make_batch(&batch, prefix, sizes[i], -1, -1, -1, 1700000000000 + i);
+    produce_res res = produce(&t, "big", 0, &batch);
+    TEST_EQ_INT(res.error, KERR_NONE, t.seed);
+    TEST_EQ_INT(res.base_offset, f.total, t.seed);
+    f.total += sizes[i];
+    buf_free(&batch);
+  }
+  sim_node_add(t.sim, "consumer", &big_fetch_ops, &f);
+  CU_ASSERT_TRUE(bsim_run_until(&t, big_fetch_done, &f, 60 * SEC));
+  TEST_EQ_INT(f.got, f.total, t.seed);
+  TEST_EQ_INT(f.bad, 0, t.seed);
+  bsim_close(&t);
+}
+
 static void test_pipelining_acks0(void) {
   bsim t;
   bsim_open(&t, test_seed() + 7);
@@ -1194,6 +1360,9 @@ int suite_broker(void) {
              {"recreated_partition_dir_durable",
               test_recreated_partition_dir_durable},
              {"bad_frames", test_bad_frames},
+             {"frames cut at random points", test_frames_cut_at_random},
+             {"client reads large fetch responses cut at random",
+              test_client_large_fetches_cut},
              {"pipelining_acks0", test_pipelining_acks0},
              {"back_pressure", test_back_pressure},
              {"fetch_pieces_pipelined", test_fetch_pieces_pipelined},

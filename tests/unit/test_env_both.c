@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <glib.h>
+#include <glib/gstdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
@@ -334,12 +335,26 @@ enum {
   BL_PAUSE_MS = 30,
 };
 
-typedef enum bl_mode { BL_SEND_ONLY, BL_SENDV_ONLY, BL_MIXED } bl_mode;
+/* BL_SENDV_FILES: sendv whose pieces are, at random, memory copies or
+ * views of a file holding the whole stream (env_conn_sendv_files). */
+typedef enum bl_mode {
+  BL_SEND_ONLY,
+  BL_SENDV_ONLY,
+  BL_MIXED,
+  BL_SENDV_FILES
+} bl_mode;
+
+/* The client's reads: into the env's buffer, or into memory it lends
+ * (on_alloc) of a random size, declining now and then. */
+typedef enum bl_lend { BL_LEND_NONE, BL_LEND_RANDOM } bl_lend;
+enum { BL_LOAN_BYTES_MAX = 256 * 1024 };
 
 typedef struct bl_config {
   bool server;
   bl_mode mode;
+  bl_lend lend;
   bool queue_exact; /* sim: every send adds exactly its length */
+  const char *file_path; /* BL_SENDV_FILES: where the stream is written */
   const char *host;
   uint16_t port;
 } bl_config;
@@ -359,6 +374,13 @@ typedef struct bl_node {
   uint32_t queue_mismatches;   /* sim: queued bytes grew by other than len */
   uint32_t sends_behind_queue; /* a send found bytes queued ahead of it */
   uint32_t sends_partial;      /* empty queue before, bytes left after */
+  env_file_t *file;            /* BL_SENDV_FILES: the stream [owned] */
+  uint8_t *loan;               /* client: memory it lends [owned] */
+  size_t loan_len;             /* the current loan, 0 = none */
+  uint32_t loans_used;         /* on_data delivered into the loan */
+  uint32_t loan_violations;    /* loan ignored though long enough, overrun,
+                                  or asked for while paused */
+  bool paused;
   uint64_t rng;
   bool done;
   bool failed;
@@ -386,6 +408,48 @@ static void bl_plan(bl_node *n) {
   n->rng = x;
 }
 
+/* Sends len bytes of the stream from n->sent as one env_conn_sendv_files
+ * of random pieces: views of the stream's file (sent from the file where
+ * the env can) or memory copies, some empty. */
+static int bl_send_files(bl_node *n, size_t len) {
+  env_iovec iov[BL_PIECES_MAX];
+  env_iovec_file files[BL_PIECES_MAX];
+  uint8_t *copies[BL_PIECES_MAX];
+  size_t pieces = (size_t)(bl_next(&n->rng) % BL_PIECES_MAX) + 1;
+  size_t at = 0;
+  int rc = 0;
+  for (size_t k = 0; k < pieces; k++) {
+    size_t left = len - at;
+    size_t take = k + 1 == pieces ? left
+                  : bl_next(&n->rng) % 4 == 0
+                      ? 0
+                      : (size_t)(bl_next(&n->rng) % (left + 1));
+    uint64_t pos = n->sent + at;
+    copies[k] = NULL;
+    files[k] = (env_iovec_file){.file = NULL, .offset = 0};
+    iov[k] = (env_iovec){.data = NULL, .len = take};
+    if (take > 0 && bl_next(&n->rng) % 3 != 0) {
+      const uint8_t *view = NULL;
+      if (env_file_view(n->file, pos, take, &view) != 0)
+        rc = -EIO;
+      iov[k].data = view;
+      files[k] = (env_iovec_file){.file = n->file, .offset = pos};
+    } else if (take > 0) {
+      copies[k] = g_memdup2(n->stream + pos, take);
+      iov[k].data = copies[k];
+    }
+    at += take;
+  }
+  if (rc == 0)
+    rc = env_conn_sendv_files(n->conn, iov, files, pieces);
+  for (size_t k = 0; k < pieces; k++) {
+    if (copies[k])
+      memset(copies[k], 0xEE, iov[k].len);
+    g_free(copies[k]);
+  }
+  return rc;
+}
+
 /* Sends op i: a copy through env_conn_send or pieces through sendv. */
 static void bl_send_op(bl_node *n, uint32_t i) {
   size_t len = n->op_len[i];
@@ -394,7 +458,9 @@ static void bl_send_op(bl_node *n, uint32_t i) {
                (n->cfg->mode == BL_MIXED && bl_next(&n->rng) % 2 == 0);
   size_t before = env_conn_queued_bytes(n->conn);
   int rc;
-  if (!use_v) {
+  if (n->cfg->mode == BL_SENDV_FILES) {
+    rc = bl_send_files(n, len);
+  } else if (!use_v) {
     uint8_t *copy = g_memdup2(p, len);
     rc = env_conn_send(n->conn, copy, len);
     memset(copy, 0xEE, len); /* the env must not have kept a pointer */
@@ -477,19 +543,45 @@ static void bl_server_on_accept(void *arg, env_conn_t *c) {
 
 static void bl_client_resume(void *arg) {
   bl_node *n = arg;
+  n->paused = false;
   if (n->conn)
     env_conn_resume_reading(n->conn);
+}
+
+static uint8_t *bl_client_on_alloc(void *arg, env_conn_t *c, size_t *len) {
+  bl_node *n = arg;
+  if (n->paused)
+    n->loan_violations++; /* back pressure: no reads while paused */
+  n->loan_len = 0;
+  if (bl_next(&n->rng) % 4 == 0)
+    return NULL;
+  n->loan_len = (size_t)(bl_next(&n->rng) % BL_LOAN_BYTES_MAX) + 1;
+  /* Stale bytes must never show up as data. */
+  memset(n->loan, 0xA5, n->loan_len);
+  *len = n->loan_len;
+  return n->loan;
 }
 
 static void bl_client_on_connect(void *arg, env_conn_t *c) {
   bl_node *n = arg;
   env_conn_pause_reading(c);
+  n->paused = true;
   env_timer_start(n->env, (uint64_t)BL_PAUSE_MS * 1000000, bl_client_resume, n);
 }
 
 static void bl_client_on_data(void *arg, env_conn_t *c, const uint8_t *data,
                               size_t len) {
   bl_node *n = arg;
+  if (n->paused)
+    n->loan_violations++;
+  if (data == n->loan) {
+    n->loans_used++;
+    if (len > n->loan_len)
+      n->loan_violations++;
+  } else if (n->loan_len >= len) {
+    n->loan_violations++; /* both envs read into a loan that is enough */
+  }
+  n->loan_len = 0;
   if (n->received + len > n->stream_len ||
       memcmp(n->stream + n->received, data, len) != 0)
     n->mismatches++;
@@ -511,18 +603,33 @@ static void bl_client_on_close(void *arg, env_conn_t *c, int status) {
 static const env_conn_cbs bl_client_cbs = {.on_connect = bl_client_on_connect,
                                            .on_data = bl_client_on_data,
                                            .on_close = bl_client_on_close};
+static const env_conn_cbs bl_client_lend_cbs = {
+    .on_connect = bl_client_on_connect,
+    .on_data = bl_client_on_data,
+    .on_close = bl_client_on_close,
+    .on_alloc = bl_client_on_alloc};
 
 static void *bl_start(env_t *env, void *config) {
   bl_node *n = g_new0(bl_node, 1);
   n->env = env;
   n->cfg = config;
   bl_plan(n);
+  if (n->cfg->server && n->cfg->mode == BL_SENDV_FILES) {
+    int flags = ENV_O_READ | ENV_O_WRITE | ENV_O_CREATE | ENV_O_TRUNC;
+    if (env_file_open(env, n->cfg->file_path, flags, &n->file) != 0 ||
+        env_file_pwrite(n->file, n->stream, n->stream_len, 0) != 0)
+      n->failed = true;
+  }
   if (n->cfg->server) {
     if (env_listen(env, "127.0.0.1", n->cfg->port, bl_server_on_accept, n,
                    &n->listener) != 0)
       n->failed = true;
   } else {
-    n->conn = env_connect(env, n->cfg->host, n->cfg->port, &bl_client_cbs, n);
+    bool lend = n->cfg->lend == BL_LEND_RANDOM;
+    if (lend)
+      n->loan = g_malloc(BL_LOAN_BYTES_MAX);
+    n->conn = env_connect(env, n->cfg->host, n->cfg->port,
+                          lend ? &bl_client_lend_cbs : &bl_client_cbs, n);
   }
   return n;
 }
@@ -533,6 +640,8 @@ static void bl_stop(void *node) {
     return;
   env_listener_close(n->listener);
   env_conn_close(n->conn);
+  env_file_close(n->file);
+  g_free(n->loan);
   g_free(n->stream);
   g_free(n);
 }
@@ -554,17 +663,25 @@ static void bl_expect(const bl_node *srv, const bl_node *cli,
   CU_ASSERT_EQUAL(cli->received, cli->stream_len);
   CU_ASSERT_EQUAL(srv->sent, srv->stream_len);
   CU_ASSERT_EQUAL(srv->queue_mismatches, 0);
+  CU_ASSERT_EQUAL(cli->loan_violations, 0);
+  if (cli->loan)
+    CU_ASSERT(cli->loans_used > 0);
 }
 
-static void bl_run_uv(bl_mode mode) {
+static void bl_run_uv(bl_mode mode, bl_lend lend) {
   uv_loop_t loop;
   CU_ASSERT_EQUAL_FATAL(uv_loop_init(&loop), 0);
   env_t *srv_env = env_uv_new(&loop, "server", 1);
   env_t *cli_env = env_uv_new(&loop, "client", 2);
-  bl_config srv_cfg = {.server = true, .mode = mode, .port = 0};
+  char *dir = g_dir_make_tmp("sluice-bl-XXXXXX", NULL);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
+  char *path = g_build_filename(dir, "stream", NULL);
+  bl_config srv_cfg = {
+      .server = true, .mode = mode, .file_path = path, .port = 0};
   bl_node *srv = bl_start(srv_env, &srv_cfg);
   CU_ASSERT_FATAL(!srv->failed);
   bl_config cli_cfg = {.server = false,
+                       .lend = lend,
                        .host = "127.0.0.1",
                        .port = env_listener_port(srv->listener)};
   bl_node *cli = bl_start(cli_env, &cli_cfg);
@@ -586,22 +703,33 @@ static void bl_run_uv(bl_mode mode) {
    * queued behind it. */
   CU_ASSERT(srv->sends_partial > 0);
   CU_ASSERT(srv->sends_behind_queue > 0);
+  /* ... and with file pieces, some bytes went by sendfile. */
+  if (mode == BL_SENDV_FILES)
+    CU_ASSERT(env_metric_get(srv_env, "env.sendfile_bytes") > 0);
   bl_stop(cli);
   bl_stop(srv);
   env_uv_free(cli_env);
   env_uv_free(srv_env);
   uv_run(&loop, UV_RUN_DEFAULT);
   CU_ASSERT_EQUAL(uv_loop_close(&loop), 0);
+  (void)g_remove(path);
+  (void)g_rmdir(dir);
+  g_free(path);
+  g_free(dir);
 }
 
 /* Returns the run's trace hash. */
-static uint64_t bl_run_sim(uint64_t seed, bl_mode mode) {
+static uint64_t bl_run_sim(uint64_t seed, bl_mode mode, bl_lend lend) {
   sim_options opts;
   sim_options_default(&opts, seed);
   sim_t *sim = sim_new(&opts);
-  bl_config srv_cfg = {
-      .server = true, .mode = mode, .queue_exact = true, .port = 9000};
-  bl_config cli_cfg = {.server = false, .host = "server", .port = 9000};
+  bl_config srv_cfg = {.server = true,
+                       .mode = mode,
+                       .queue_exact = true,
+                       .file_path = "stream",
+                       .port = 9000};
+  bl_config cli_cfg = {
+      .server = false, .lend = lend, .host = "server", .port = 9000};
   sim_node_t *srv_node = sim_node_add(sim, "server", &bl_ops, &srv_cfg);
   sim_run_until(sim, sim_now_ns(sim) + 1000000);
   bl_node *srv = sim_node_ctx(srv_node);
@@ -622,17 +750,43 @@ static uint64_t bl_run_sim(uint64_t seed, bl_mode mode) {
 }
 
 static void test_sendv_same_bytes_uv_and_sim(void) {
-  bl_run_uv(BL_MIXED);
-  bl_run_uv(BL_SENDV_ONLY);
+  bl_run_uv(BL_MIXED, BL_LEND_NONE);
+  bl_run_uv(BL_SENDV_ONLY, BL_LEND_NONE);
   for (uint64_t k = 1; k <= 3; k++) {
     uint64_t seed = test_seed() + k;
-    uint64_t h_send = bl_run_sim(seed, BL_SEND_ONLY);
-    uint64_t h_sendv = bl_run_sim(seed, BL_SENDV_ONLY);
-    uint64_t h_mixed = bl_run_sim(seed, BL_MIXED);
+    uint64_t h_send = bl_run_sim(seed, BL_SEND_ONLY, BL_LEND_NONE);
+    uint64_t h_sendv = bl_run_sim(seed, BL_SENDV_ONLY, BL_LEND_NONE);
+    uint64_t h_mixed = bl_run_sim(seed, BL_MIXED, BL_LEND_NONE);
     /* The simulator cannot tell the two calls apart. */
     CU_ASSERT_EQUAL(h_send, h_sendv);
     CU_ASSERT_EQUAL(h_send, h_mixed);
   }
+}
+
+/* Reads into memory the node lends (on_alloc) deliver exactly the bytes,
+ * in the same order, as reads into the env's buffer: random loan sizes,
+ * refusals, a paused start (no loan is asked for while paused). In the
+ * simulator loans change nothing: same cut, same trace. */
+static void test_lent_reads_same_bytes_uv_and_sim(void) {
+  bl_run_uv(BL_MIXED, BL_LEND_RANDOM);
+  for (uint64_t k = 1; k <= 3; k++) {
+    uint64_t seed = test_seed() + 10 + k;
+    uint64_t h_env_buffer = bl_run_sim(seed, BL_MIXED, BL_LEND_NONE);
+    uint64_t h_lent = bl_run_sim(seed, BL_MIXED, BL_LEND_RANDOM);
+    CU_ASSERT_EQUAL(h_env_buffer, h_lent);
+  }
+}
+
+/* Gathered sends whose pieces say where their bytes lie in a file
+ * deliver exactly the concatenation: on uv (sendfile from the file, a
+ * paused client so that sends go partial and queue behind each other, the
+ * rest copied from the views), and in the simulator, which ignores the
+ * files: same trace as plain sendv apart from the file's own writes. */
+static void test_sendv_files_same_bytes_uv_and_sim(void) {
+  bl_run_uv(BL_SENDV_FILES, BL_LEND_NONE);
+  bl_run_uv(BL_SENDV_FILES, BL_LEND_RANDOM);
+  for (uint64_t k = 1; k <= 3; k++)
+    (void)bl_run_sim(test_seed() + 20 + k, BL_SENDV_FILES, BL_LEND_NONE);
 }
 
 int suite_env_both(void) {
@@ -640,5 +794,9 @@ int suite_env_both(void) {
       "env_both",
       {"same node, same result on uv and sim", test_same_result_uv_and_sim},
       {"sendv delivers what send of the concatenation does",
-       test_sendv_same_bytes_uv_and_sim});
+       test_sendv_same_bytes_uv_and_sim},
+      {"reads into lent memory deliver the same bytes",
+       test_lent_reads_same_bytes_uv_and_sim},
+      {"sendv with file pieces delivers the concatenation",
+       test_sendv_files_same_bytes_uv_and_sim});
 }

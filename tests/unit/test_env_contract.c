@@ -319,6 +319,142 @@ static void case_view_many(env_t *env, const char *dir, int *calls) {
 
 static void stop_loop(uv_timer_t *t) { uv_stop(t->loop); }
 
+/* Loans (env_conn_cbs.on_alloc): never asked for inside an env call, while
+ * paused (a pause from inside on_data included) or after env_conn_close;
+ * a loan long enough for the read is where on_data's bytes are; the bytes
+ * are the stream, in order. A node talks to itself over loopback. */
+/* Loans alternate between more and less than a read of the simulator
+ * (64 KiB): a short loan is used on uv, not in the simulator. */
+enum { LOAN_STREAM_BYTES = 300 * 1024, LOAN_BYTES = 70000 };
+
+typedef struct loan_case {
+  env_t *env;
+  int *calls;
+  env_listener_t *listener;
+  env_conn_t *srv;
+  uint8_t *loan;
+  size_t loan_len; /* the current loan, 0 = none */
+  size_t received;
+  size_t loans_used;
+  size_t allocs;
+  bool in_env_call;
+  bool paused;
+  bool srv_closed;
+} loan_case;
+
+static uint8_t loan_byte(size_t i) { return (uint8_t)(i * 13 + (i >> 10)); }
+
+static uint8_t *loan_alloc(void *arg, env_conn_t *c, size_t *len) {
+  loan_case *t = arg;
+  if (t->in_env_call || t->paused || t->srv_closed)
+    (*t->calls)++;
+  /* Every third read goes to the env's own buffer. */
+  t->allocs++;
+  t->loan_len = 0;
+  if (t->allocs % 3 == 0)
+    return NULL;
+  t->loan_len = (t->allocs % 3 == 1 ? LOAN_BYTES : 20000) - t->received % 1000;
+  *len = t->loan_len;
+  return t->loan;
+}
+
+static void loan_resume(void *arg) {
+  loan_case *t = arg;
+  if (t->srv_closed)
+    return;
+  t->paused = false;
+  t->in_env_call = true;
+  env_conn_resume_reading(t->srv);
+  t->in_env_call = false;
+}
+
+static void loan_data(void *arg, env_conn_t *c, const uint8_t *d, size_t n) {
+  loan_case *t = arg;
+  if (t->paused || t->srv_closed)
+    (*t->calls)++;
+  if (d == t->loan)
+    t->loans_used++;
+  else if (t->loan_len >= n)
+    (*t->calls)++; /* a long enough loan was not used */
+  t->loan_len = 0;
+  for (size_t i = 0; i < n; i++)
+    if (d[i] != loan_byte(t->received + i)) {
+      (*t->calls)++;
+      break;
+    }
+  t->received += n;
+  t->in_env_call = true;
+  if (t->received >= LOAN_STREAM_BYTES) {
+    if (t->loans_used == 0)
+      (*t->calls)++;
+    env_conn_close(c);
+    t->srv_closed = true;
+  } else if (t->received % 2 == 0) {
+    env_conn_pause_reading(c);
+    t->paused = true;
+    env_timer_start(t->env, 1000000, loan_resume, t);
+  }
+  t->in_env_call = false;
+}
+
+static void loan_srv_close(void *arg, env_conn_t *c, int status) {
+  loan_case *t = arg;
+  (*t->calls)++; /* we closed first: no on_close is due */
+}
+
+static const env_conn_cbs loan_srv_cbs = {.on_data = loan_data,
+                                          .on_close = loan_srv_close,
+                                          .on_alloc = loan_alloc};
+
+static void loan_accept(void *arg, env_conn_t *c) {
+  loan_case *t = arg;
+  t->srv = c;
+  env_conn_set_cbs(c, &loan_srv_cbs, t);
+}
+
+static void loan_cli_connect(void *arg, env_conn_t *c) {
+  loan_case *t = arg;
+  uint8_t *bytes = g_malloc(LOAN_STREAM_BYTES);
+  for (size_t i = 0; i < LOAN_STREAM_BYTES; i++)
+    bytes[i] = loan_byte(i);
+  for (size_t at = 0; at < LOAN_STREAM_BYTES; at += 50000) {
+    size_t n = LOAN_STREAM_BYTES - at < 50000 ? LOAN_STREAM_BYTES - at : 50000;
+    if (env_conn_send(c, bytes + at, n) != 0)
+      (*t->calls)++;
+  }
+  g_free(bytes);
+}
+
+static void loan_cli_data(void *arg, env_conn_t *c, const uint8_t *d,
+                          size_t n) {}
+
+static void loan_cli_close(void *arg, env_conn_t *c, int status) {
+  loan_case *t = arg;
+  if (status != 0 || t->received != LOAN_STREAM_BYTES)
+    (*t->calls)++;
+  (*t->calls)--; /* the one expected call, see the case */
+  env_listener_close(t->listener);
+  g_free(t->loan);
+  g_free(t);
+}
+
+static const env_conn_cbs loan_cli_cbs = {.on_connect = loan_cli_connect,
+                                          .on_data = loan_cli_data,
+                                          .on_close = loan_cli_close};
+
+static void case_loans(env_t *env, const char *dir, int *calls) {
+  loan_case *t = g_new0(loan_case, 1);
+  t->env = env;
+  t->calls = calls;
+  t->loan = g_malloc(LOAN_BYTES);
+  CU_ASSERT_EQUAL_FATAL(
+      env_listen(env, "127.0.0.1", 0, loan_accept, t, &t->listener), 0);
+  /* +1 now, -1 in the client's on_close: 0 only if the run completed. */
+  (*calls)++;
+  env_connect(env, "127.0.0.1", env_listener_port(t->listener), &loan_cli_cbs,
+              t);
+}
+
 static int run_on_uv(contract_case fn) {
   int calls = 0;
   char *dir = test_tmpdir();
@@ -393,6 +529,12 @@ static void test_view_pread(void) {
     CU_ASSERT_EQUAL(run_on_sim(case_view_pread, test_seed() + s), 0);
 }
 
+static void test_loans(void) {
+  CU_ASSERT_EQUAL(run_on_uv(case_loans), 0);
+  for (uint64_t s = 0; s < 10; s++)
+    CU_ASSERT_EQUAL(run_on_sim(case_loans, test_seed() + s), 0);
+}
+
 static void test_view_many(void) {
   CU_ASSERT_EQUAL(run_on_uv(case_view_many), 0);
   CU_ASSERT_EQUAL(run_on_sim(case_view_many, test_seed()), 0);
@@ -407,5 +549,7 @@ int suite_env_contract(void) {
       {"a refused connect is reported once, later", test_connect_refused_later},
       {"a file view holds what pread returns", test_view_pread},
       {"views past the kept budget stay whole within a callback",
-       test_view_many});
+       test_view_many},
+      {"loans: never inside a call, while paused or after close",
+       test_loans});
 }

@@ -747,7 +747,7 @@ static void test_tcp_close_before_connect(void) {
   int rc =
       env_listen(srv_env, "127.0.0.1", 0, early_srv_accept, &ctx, &listener);
   CU_ASSERT_EQUAL_FATAL(rc, 0);
-  env_conn_cbs cbs = {early_cli_connect, early_cli_data, NULL, early_cli_close};
+  env_conn_cbs cbs = {early_cli_connect, early_cli_data, NULL, early_cli_close, NULL};
   env_conn_t *conn = env_connect(cli_env, "127.0.0.1",
                                  env_listener_port(listener), &cbs, &ctx);
   uint8_t *bytes = g_malloc(CLOSE_BYTES);
@@ -906,19 +906,19 @@ static void test_tcp_connect_failures(void) {
   env_listener_close(listener); /* nothing listens there any more */
 
   f.in_env_call = true;
-  env_conn_cbs refused = {fail_connect, fail_data, NULL, fail_close_refused};
+  env_conn_cbs refused = {fail_connect, fail_data, NULL, fail_close_refused, NULL};
   env_conn_t *c1 = env_connect(env, "127.0.0.1", port, &refused, &ctx);
   uint8_t byte = 1;
   CU_ASSERT_EQUAL(env_conn_send(c1, &byte, 1), 0); /* queued until connect */
   env_conn_cbs unresolvable = {fail_connect, fail_data, NULL,
-                               fail_close_unresolvable};
+                               fail_close_unresolvable, NULL};
   env_connect(env, "no-such-host.invalid", 9092, &unresolvable, &ctx);
   /* Broadcast: the kernel refuses inside connect() itself, the path where
    * the env must defer the report. */
   env_conn_cbs unreachable = {fail_connect, fail_data, NULL,
-                              fail_close_unreachable};
+                              fail_close_unreachable, NULL};
   env_connect(env, "255.255.255.255", 9, &unreachable, &ctx);
-  env_conn_cbs never = {fail_connect, fail_data, NULL, fail_close_never};
+  env_conn_cbs never = {fail_connect, fail_data, NULL, fail_close_never, NULL};
   env_conn_close(env_connect(env, "127.0.0.1", port, &never, &ctx));
   f.in_env_call = false;
   CU_ASSERT_EQUAL(ctx.n_closes, 0);
@@ -1062,7 +1062,7 @@ static void test_tcp_drain(void) {
                       &listener);
   CU_ASSERT_EQUAL_FATAL(rc, 0);
   env_conn_cbs cbs = {drain_cli_connect, drain_cli_data, drain_cli_drain,
-                      drain_cli_close};
+                      drain_cli_close, NULL};
   ctx->cli_conn = env_connect(ctx->cli_env, "127.0.0.1",
                               env_listener_port(listener), &cbs, ctx);
   CU_ASSERT_TRUE(fixture_run(&f));
@@ -1463,6 +1463,199 @@ static void test_files_fsync(void) {
 
 /* ------------------------------------------------------------- suite */
 
+/* ------------------------------ TCP: gathered sends with file pieces */
+
+#define SF_FILE_BYTES ((size_t)8 << 20)
+#define SF_MEM_BYTES ((size_t)64 << 10)
+#define SF_TOTAL_BYTES ((size_t)48 << 20)
+#define SF_PIECES_MAX 12
+#define SF_FILE_PIECE_MAX ((size_t)512 << 10)
+#define SF_MEM_PIECE_MAX ((size_t)16 << 10)
+#define SF_PAUSE_EVERY_BYTES ((size_t)3 << 20)
+#define SF_PAUSE_MS 3
+
+typedef struct sf_ctx {
+  fixture *f;
+  env_t *srv_env, *cli_env;
+  env_conn_t *srv_conn, *cli_conn;
+  env_file_t *file;
+  uint8_t *mem; /* memory pieces come from here */
+  GByteArray *expected;
+  size_t received, next_pause, file_bytes_sent;
+  test_rng rng;
+  unsigned mismatches, errors, sends_partial, sends_behind_queue;
+  int cli_status;
+  bool cli_closed;
+} sf_ctx;
+
+/* One env_conn_sendv_files of random pieces: views of the file (at random
+ * offsets), pieces of memory, empty ones of both kinds. */
+static void sf_send(sf_ctx *ctx) {
+  env_iovec iov[SF_PIECES_MAX];
+  env_iovec_file files[SF_PIECES_MAX];
+  size_t n = 1 + test_rng_below(&ctx->rng, SF_PIECES_MAX);
+  for (size_t k = 0; k < n; k++) {
+    bool from_file = test_rng_below(&ctx->rng, 3) != 0;
+    bool empty = test_rng_below(&ctx->rng, 8) == 0;
+    size_t max = from_file ? SF_FILE_PIECE_MAX : SF_MEM_PIECE_MAX;
+    size_t len = empty ? 0 : 1 + test_rng_below(&ctx->rng, max);
+    size_t size = from_file ? SF_FILE_BYTES : SF_MEM_BYTES;
+    size_t at = test_rng_below(&ctx->rng, size - len + 1);
+    files[k] = (env_iovec_file){.file = NULL, .offset = 0};
+    iov[k] = (env_iovec){.data = ctx->mem + at, .len = len};
+    if (from_file) {
+      const uint8_t *view = NULL;
+      if (env_file_view(ctx->file, at, len, &view) != 0)
+        ctx->errors++;
+      iov[k].data = view;
+      files[k] = (env_iovec_file){.file = ctx->file, .offset = at};
+      ctx->file_bytes_sent += len;
+    }
+    g_byte_array_append(ctx->expected, iov[k].data, (guint)len);
+  }
+  size_t before = env_conn_queued_bytes(ctx->srv_conn);
+  ctx->f->in_env_call = true;
+  if (env_conn_sendv_files(ctx->srv_conn, iov, files, n) != 0)
+    ctx->errors++;
+  ctx->f->in_env_call = false;
+  if (before > 0)
+    ctx->sends_behind_queue++;
+  else if (env_conn_queued_bytes(ctx->srv_conn) > 0)
+    ctx->sends_partial++;
+}
+
+/* Sends while the queue is empty (the direct path, sendfile), and now
+ * and then behind a queue; closes once everything is handed over. */
+static void sf_tick(void *arg) {
+  sf_ctx *ctx = arg;
+  fixture_callback(ctx->f);
+  if (!ctx->srv_conn)
+    return;
+  for (int k = 0; k < 16 && ctx->expected->len < SF_TOTAL_BYTES; k++) {
+    if (env_conn_queued_bytes(ctx->srv_conn) > 0 &&
+        test_rng_below(&ctx->rng, 4) != 0)
+      break;
+    sf_send(ctx);
+  }
+  if (ctx->expected->len >= SF_TOTAL_BYTES) {
+    env_conn_close(ctx->srv_conn); /* queued bytes still go out */
+    ctx->srv_conn = NULL;
+    return;
+  }
+  env_timer_start(ctx->srv_env, 200 * 1000, sf_tick, ctx);
+}
+
+static void sf_srv_data(void *arg, env_conn_t *conn, const uint8_t *data,
+                        size_t len) {}
+
+static void sf_srv_close(void *arg, env_conn_t *conn, int status) {
+  sf_ctx *ctx = arg;
+  ctx->srv_conn = NULL;
+  ctx->errors++; /* the server closes first, with no callback after */
+}
+
+static void sf_srv_accept(void *arg, env_conn_t *conn) {
+  sf_ctx *ctx = arg;
+  fixture_callback(ctx->f);
+  ctx->srv_conn = conn;
+  env_conn_cbs cbs = {.on_data = sf_srv_data, .on_close = sf_srv_close};
+  env_conn_set_cbs(conn, &cbs, ctx);
+  env_timer_start(ctx->srv_env, 0, sf_tick, ctx);
+}
+
+static void sf_cli_resume(void *arg) {
+  sf_ctx *ctx = arg;
+  if (ctx->cli_conn)
+    env_conn_resume_reading(ctx->cli_conn);
+}
+
+/* A slow reader: stops for a while every few MB, so the socket fills and
+ * the server's sendfiles go partial. */
+static void sf_cli_data(void *arg, env_conn_t *conn, const uint8_t *data,
+                        size_t len) {
+  sf_ctx *ctx = arg;
+  fixture_callback(ctx->f);
+  if (ctx->received + len > ctx->expected->len ||
+      memcmp(ctx->expected->data + ctx->received, data, len) != 0)
+    ctx->mismatches++;
+  ctx->received += len;
+  if (ctx->received >= ctx->next_pause) {
+    ctx->next_pause += SF_PAUSE_EVERY_BYTES;
+    env_conn_pause_reading(conn);
+    env_timer_start(ctx->cli_env, SF_PAUSE_MS * NS_PER_MS, sf_cli_resume,
+                    ctx);
+  }
+}
+
+static void sf_cli_close(void *arg, env_conn_t *conn, int status) {
+  sf_ctx *ctx = arg;
+  fixture_callback(ctx->f);
+  ctx->cli_conn = NULL;
+  ctx->cli_closed = true;
+  ctx->cli_status = status;
+  uv_stop(&ctx->f->loop);
+}
+
+/* env_conn_sendv_files over real loopback TCP: random file views (sent
+ * with sendfile) mixed with memory pieces, into a slow reader, so sends go
+ * partial and queue; the reader gets exactly the concatenation. */
+static void test_tcp_sendv_files(void) {
+  files_env fe;
+  files_setup(&fe);
+  sf_ctx *ctx = g_new0(sf_ctx, 1);
+  ctx->f = &fe.f;
+  ctx->srv_env = fe.env;
+  ctx->cli_env = env_uv_new(&fe.f.loop, "cli", 2);
+  test_rng_init(&ctx->rng, test_seed());
+  ctx->expected = g_byte_array_new();
+  ctx->next_pause = SF_PAUSE_EVERY_BYTES;
+  ctx->mem = g_malloc(SF_MEM_BYTES);
+  for (size_t i = 0; i < SF_MEM_BYTES; i++)
+    ctx->mem[i] = (uint8_t)test_rng_next(&ctx->rng);
+  uint8_t *bytes = g_malloc(SF_FILE_BYTES);
+  for (size_t i = 0; i < SF_FILE_BYTES; i++)
+    bytes[i] = (uint8_t)test_rng_next(&ctx->rng);
+  char *path = files_path(&fe, "segment");
+  int rc = env_file_open(fe.env, path,
+                         ENV_O_READ | ENV_O_WRITE | ENV_O_CREATE, &ctx->file);
+  CU_ASSERT_EQUAL_FATAL(rc, 0);
+  CU_ASSERT_EQUAL_FATAL(env_file_pwrite(ctx->file, bytes, SF_FILE_BYTES, 0),
+                        0);
+  g_free(bytes);
+  env_listener_t *listener;
+  rc = env_listen(fe.env, "127.0.0.1", 0, sf_srv_accept, ctx, &listener);
+  CU_ASSERT_EQUAL_FATAL(rc, 0);
+  env_conn_cbs cbs = {.on_data = sf_cli_data, .on_close = sf_cli_close};
+  ctx->cli_conn = env_connect(ctx->cli_env, "127.0.0.1",
+                              env_listener_port(listener), &cbs, ctx);
+  CU_ASSERT_TRUE(fixture_run(&fe.f));
+  CU_ASSERT_TRUE(ctx->cli_closed);
+  CU_ASSERT_EQUAL(ctx->cli_status, 0);
+  CU_ASSERT_EQUAL(ctx->errors, 0);
+  CU_ASSERT_EQUAL(ctx->mismatches, 0);
+  TEST_EQ_INT(ctx->received, ctx->expected->len, 0);
+  CU_ASSERT(ctx->expected->len >= SF_TOTAL_BYTES);
+  CU_ASSERT(ctx->sends_partial > 0);
+  CU_ASSERT(ctx->sends_behind_queue > 0);
+  /* Some file bytes went by sendfile, and not all: the rest of a partial
+   * one was copied into the queue from the view. */
+  int64_t by_sendfile = env_metric_get(fe.env, "env.sendfile_bytes");
+  CU_ASSERT(by_sendfile > 0);
+  CU_ASSERT((size_t)by_sendfile < ctx->file_bytes_sent);
+  if (getenv("SF_VERBOSE"))
+    fprintf(stderr, "\n  sendv_files: %u partial, %u behind a queue, %" PRId64
+            " of %zu file bytes by sendfile\n", ctx->sends_partial,
+            ctx->sends_behind_queue, by_sendfile, ctx->file_bytes_sent);
+  env_listener_close(listener);
+  env_file_close(ctx->file);
+  env_uv_free(ctx->cli_env);
+  g_byte_array_free(ctx->expected, TRUE);
+  g_free(ctx->mem);
+  g_free(ctx);
+  g_free(path);
+  files_teardown(&fe);
+}
+
 int suite_env_uv(void) {
   TEST_SUITE(
       "env_uv", {"timer_order", test_timer_order},
@@ -1478,5 +1671,6 @@ int suite_env_uv(void) {
       {"free_with_open_handles", test_free_with_open_handles},
       {"files_read_write", test_files_read_write},
       {"files_names", test_files_names}, {"files_errors", test_files_errors},
-      {"files_fsync", test_files_fsync});
+      {"files_fsync", test_files_fsync},
+      {"tcp_sendv_files", test_tcp_sendv_files});
 }

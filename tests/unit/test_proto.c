@@ -1113,6 +1113,172 @@ static void test_response_pieces_same_bytes(void) {
   free(pool);
 }
 
+/* ---- requests with borrowed pieces ---- */
+
+/* A random Produce request: up to 4 topics of up to 5 partitions (one
+ * topic may repeat), records null, empty, small (copied) or large
+ * (pieces) from pool, a transactional id or null. */
+static proto_produce_req *random_produce(proto_arena *a, test_rng *rng,
+                                         const uint8_t *pool, size_t pool_len) {
+  proto_produce_req *r = PROTO_NEW(a, proto_produce_req);
+  r->transactional_id =
+      test_rng_below(rng, 3) == 0 ? PROTO_STR_LIT("txn-1") : PROTO_STR_NULL;
+  r->acks = (int16_t)((int)test_rng_below(rng, 3) - 1);
+  r->timeout_ms = (int32_t)test_rng_below(rng, 60000);
+  int32_t nt = (int32_t)test_rng_below(rng, 5);
+  r->topic_data.items =
+      PROTO_NEW_ARRAY(a, proto_produce_req_topic_produce_data, nt);
+  r->topic_data.count = nt;
+  for (int32_t i = 0; i < nt; i++) {
+    proto_produce_req_topic_produce_data *t = &r->topic_data.items[i];
+    t->name =
+        test_rng_below(rng, 2) ? PROTO_STR_LIT("events") : PROTO_STR_LIT("t");
+    int32_t np = (int32_t)test_rng_below(rng, 6);
+    t->partition_data.items =
+        PROTO_NEW_ARRAY(a, proto_produce_req_partition_produce_data, np);
+    t->partition_data.count = np;
+    for (int32_t j = 0; j < np; j++) {
+      proto_produce_req_partition_produce_data *p = &t->partition_data.items[j];
+      p->index = (int32_t)test_rng_below(rng, 100);
+      size_t len = 0;
+      switch (test_rng_below(rng, 4)) {
+      case 0:
+        p->records = PROTO_BYTES_NULL;
+        continue;
+      case 1:
+        len = 0;
+        break;
+      case 2:
+        len = 1 + test_rng_below(rng, 600);
+        break;
+      default:
+        len = 1 + test_rng_below(rng, pool_len - 1);
+        break;
+      }
+      size_t off = test_rng_below(rng, pool_len - len + 1);
+      p->records = (proto_bytes){len ? pool + off : NULL, (int32_t)len};
+    }
+  }
+  return r;
+}
+
+static void test_request_pieces_same_bytes(void) {
+  uint64_t seed = test_seed();
+  test_rng rng;
+  test_rng_init(&rng, seed);
+  size_t pool_len = 20000;
+  uint8_t *pool = malloc(pool_len);
+  for (size_t i = 0; i < pool_len; i++)
+    pool[i] = (uint8_t)test_rng_below(&rng, 256);
+  /* Kept unchanged by every encode below (pieces only borrow it). */
+  uint8_t *pool_copy = malloc(pool_len);
+  memcpy(pool_copy, pool, pool_len);
+  const proto_message *m = proto_request_message(PROTO_API_PRODUCE);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+  size_t frames_with_pieces = 0;
+  int versions_seen = 0;
+  for (int round = 0; round < 600; round++) {
+    proto_arena *a = proto_arena_new(0);
+    /* Every version in turn, then at random. */
+    int span = m->versions.max - m->versions.min + 1;
+    int16_t v =
+        (int16_t)(m->versions.min +
+                  (round < span ? round
+                                : (int)test_rng_below(&rng, (uint64_t)span)));
+    versions_seen += round < span;
+    size_t min_bytes = 1 + test_rng_below(&rng, 1024);
+    const char *client_id = test_rng_below(&rng, 4) == 0 ? NULL : "producer-7";
+    /* Two frames back to back in one buffer: the second one's size
+     * prefix counts only its own pieces. */
+    buf_t old = BUF_INIT, bytes = BUF_INIT, flat = BUF_INIT;
+    proto_pieces pieces;
+    proto_pieces_init(&pieces, min_bytes);
+    for (int f = 0; f < 2; f++) {
+      proto_produce_req *r = random_produce(a, &rng, pool, pool_len);
+      int32_t corr = (int32_t)test_rng_below(&rng, 100000);
+      int rc1 =
+          proto_request_encode(&old, PROTO_API_PRODUCE, v, corr, client_id, r);
+      size_t count_before = pieces.count;
+      int rc2 = proto_request_encode_pieces(&bytes, &pieces, PROTO_API_PRODUCE,
+                                            v, corr, client_id, r);
+      TEST_EQ_INT(rc1, 0, seed);
+      TEST_EQ_INT(rc2, 0, seed);
+      frames_with_pieces += pieces.count > count_before;
+    }
+    flatten(&bytes, &pieces, &flat);
+    TEST_EQ_INT(flat.len, old.len, seed);
+    TEST_EQ_INT(bytes.len + pieces.bytes, old.len, seed);
+    CU_ASSERT(flat.len == old.len && memcmp(flat.data, old.data, old.len) == 0);
+    for (size_t i = 0; i < pieces.count; i++) {
+      CU_ASSERT(pieces.items[i].len >= min_bytes);
+      /* Borrowed from the body, not copied. */
+      CU_ASSERT(pieces.items[i].data >= pool &&
+                pieces.items[i].data + pieces.items[i].len <= pool + pool_len);
+    }
+    /* pieces NULL is exactly the copying encoder. */
+    buf_t plain = BUF_INIT;
+    proto_produce_req *r = random_produce(a, &rng, pool, pool_len);
+    buf_t ref = BUF_INIT;
+    TEST_EQ_INT(
+        proto_request_encode(&ref, PROTO_API_PRODUCE, v, 9, client_id, r), 0,
+        seed);
+    TEST_EQ_INT(proto_request_encode_pieces(&plain, NULL, PROTO_API_PRODUCE, v,
+                                            9, client_id, r),
+                0, seed);
+    CU_ASSERT(plain.len == ref.len &&
+              memcmp(plain.data, ref.data, ref.len) == 0);
+    buf_free(&plain);
+    buf_free(&ref);
+
+    /* An unencodable body leaves both the buffer and the pieces alone,
+     * even when a large batch was listed before the bad one. */
+    proto_produce_req *bad = random_produce(a, &rng, pool, pool_len);
+    proto_produce_req_partition_produce_data extra[2];
+    memset(extra, 0, sizeof extra);
+    extra[0].records = (proto_bytes){pool, 5000};
+    extra[1].records = (proto_bytes){NULL, -7};
+    proto_produce_req_topic_produce_data bt = {.name = PROTO_STR_LIT("x"),
+                                               .partition_data = {extra, 2}};
+    bad->topic_data = (proto_produce_req_topic_produce_data_array){&bt, 1};
+    size_t len_before = bytes.len, count_before = pieces.count,
+           piece_bytes_before = pieces.bytes;
+    TEST_EQ_INT(proto_request_encode_pieces(&bytes, &pieces, PROTO_API_PRODUCE,
+                                            v, 1, client_id, bad),
+                PROTO_ERR_ENCODE, seed);
+    TEST_EQ_INT(bytes.len, len_before, seed);
+    TEST_EQ_INT(pieces.count, count_before, seed);
+    TEST_EQ_INT(pieces.bytes, piece_bytes_before, seed);
+    /* So does a client id too long for its int16 length. */
+    char *long_id = malloc(40000);
+    memset(long_id, 'c', 39999);
+    long_id[39999] = '\0';
+    proto_produce_req *good = random_produce(a, &rng, pool, pool_len);
+    TEST_EQ_INT(proto_request_encode_pieces(&bytes, &pieces, PROTO_API_PRODUCE,
+                                            v, 1, long_id, good),
+                PROTO_ERR_ENCODE, seed);
+    TEST_EQ_INT(bytes.len, len_before, seed);
+    TEST_EQ_INT(pieces.count, count_before, seed);
+    TEST_EQ_INT(pieces.bytes, piece_bytes_before, seed);
+    free(long_id);
+    /* The frames already encoded are still what they were. */
+    buf_clear(&flat);
+    flatten(&bytes, &pieces, &flat);
+    CU_ASSERT(flat.len == old.len && memcmp(flat.data, old.data, old.len) == 0);
+
+    proto_pieces_free(&pieces);
+    buf_free(&old);
+    buf_free(&bytes);
+    buf_free(&flat);
+    proto_arena_free(a);
+  }
+  TEST_EQ_INT(versions_seen, m->versions.max - m->versions.min + 1, seed);
+  /* The property was not checked on copies alone. */
+  CU_ASSERT(frames_with_pieces > 100);
+  CU_ASSERT(memcmp(pool, pool_copy, pool_len) == 0);
+  free(pool_copy);
+  free(pool);
+}
+
 static void test_splitter_bad_sizes(void) {
   const int32_t bad[] = {
       -1, INT32_MIN, 0, 7, PROTO_FRAME_BYTES_MAX_DEFAULT + 1, INT32_MAX};
@@ -1204,5 +1370,6 @@ int suite_proto(void) {
              {"splitter_random_chunks", test_splitter_random_chunks},
              {"splitter_bad_sizes", test_splitter_bad_sizes},
              {"arena", test_arena},
-             {"response_pieces_same_bytes", test_response_pieces_same_bytes});
+             {"response_pieces_same_bytes", test_response_pieces_same_bytes},
+             {"request_pieces_same_bytes", test_request_pieces_same_bytes});
 }

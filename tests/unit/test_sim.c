@@ -149,7 +149,7 @@ static void end_on_close(void *arg, env_conn_t *c, int status) {
 }
 
 static const env_conn_cbs end_cbs = {end_on_connect, end_on_data, end_on_drain,
-                                     end_on_close};
+                                     end_on_close, NULL};
 
 static void probe_on_accept(void *arg, env_conn_t *c) {
   probe *p = arg;
@@ -558,7 +558,7 @@ static void echo_on_data(void *arg, env_conn_t *c, const uint8_t *data,
 }
 
 static const env_conn_cbs echo_cbs = {end_on_connect, echo_on_data,
-                                      end_on_drain, end_on_close};
+                                      end_on_drain, end_on_close, NULL};
 
 static void echo_accept(void *arg, env_conn_t *c) {
   probe *p = arg;

@@ -7,7 +7,8 @@
  * producer takes them (-1), and reports every --reporting-interval-ms and
  * at the end: records/s, MB/s (MiB, as Kafka) and the send-to-ack latency
  * (avg, max, p50, p95, p99, p99.9). Latency is measured per record from
- * kclient_produce to its delivery callback; records sent within the same
+ * kclient_produce to its acknowledgement (the delivery's done_ns, one
+ * clock reading per batch); records sent within the same
  * PERF_BUCKET_NS share one send time (read before the first of them, so
  * a latency is never under-counted), and no per-record state is kept.
  * Records are handed over in slices with a turn of the loop in between
@@ -86,6 +87,7 @@ struct perf_prod {
   uint8_t *payload;
   int64_t sent, acked, failed;
   uint64_t start_ns;
+  int64_t start_wall_ms; /* env_wall_ms at start_ns */
   perf_bucket *cur;
   GQueue buckets; /* every live bucket (freed at exit if undelivered) */
   cli_hist *hist;
@@ -191,8 +193,9 @@ static void perf_bucket_release(perf_bucket *b) {
 static void perf_delivered(void *arg, const kclient_delivery *d) {
   perf_bucket *b = arg;
   perf_prod *pp = b->pp;
-  uint64_t now = env_now_ns(pp->rt.env);
-  uint64_t us = (now - b->sent_ns) / PERF_NS_PER_US;
+  /* The client reads the clock once per batch, not per record. */
+  uint64_t now = d->done_ns;
+  uint64_t us = now > b->sent_ns ? (now - b->sent_ns) / PERF_NS_PER_US : 0;
   b->outstanding--;
   perf_bucket_release(b);
   if (d->err) {
@@ -219,9 +222,13 @@ static void perf_delivered(void *arg, const kclient_delivery *d) {
     }
     return;
   }
+  /* The producer freed a batch's worth of buffer: hand over more on the
+   * next turn of the loop, once every answer read with this one is
+   * delivered, not from inside each record's delivery (which would try,
+   * and fail, once per record). */
   if (pp->blocked) {
     pp->blocked = false;
-    perf_pump(pp);
+    perf_pump_later(pp, 0);
   }
 }
 
@@ -235,6 +242,14 @@ static int64_t perf_due(const perf_prod *pp, uint64_t now) {
          1;
 }
 
+/* A record's CreateTime from the clock reading the tool already has (the
+ * wall clock at start plus the monotonic time since): the producer would
+ * otherwise read the wall clock once per record. */
+static int64_t perf_wall_ms(const perf_prod *pp, uint64_t now) {
+  uint64_t since = now > pp->start_ns ? now - pp->start_ns : 0;
+  return pp->start_wall_ms + (int64_t)(since / PERF_NS_PER_MS);
+}
+
 static void perf_pump(perf_prod *pp) {
   if (pp->rt.finished)
     return;
@@ -246,7 +261,7 @@ static void perf_pump(perf_prod *pp) {
       .key_len = -1,
       .value = pp->payload,
       .value_len = (int32_t)pp->record_size,
-      .timestamp_ms = -1,
+      .timestamp_ms = perf_wall_ms(pp, now),
   };
   int64_t slice_max;
   if (pp->throughput > 0) {
@@ -268,6 +283,7 @@ static void perf_pump(perf_prod *pp) {
     }
     if (slice > 0 && slice % PERF_CLOCK_EVERY == 0) {
       now = env_now_ns(pp->rt.env);
+      m.timestamp_ms = perf_wall_ms(pp, now);
       if (pp->throughput > 0)
         due = perf_due(pp, now);
     }
@@ -315,6 +331,7 @@ static void perf_prod_connected(void *arg, int err, const char *errmsg,
     return;
   }
   pp->start_ns = env_now_ns(pp->rt.env);
+  pp->start_wall_ms = env_wall_ms(pp->rt.env);
   pp->win.start_ns = pp->start_ns;
   pp->report_timer =
       env_timer_start(pp->rt.env, pp->report_interval_ms * PERF_NS_PER_MS,
@@ -467,9 +484,10 @@ int cli_perf_produce(int argc, char **argv) {
     kclient_stats st;
     kclient_get_stats(pp->rt.kc, &st);
     fprintf(stderr,
-            "client: %llu requests, %llu responses, %llu batches, %llu "
-            "retries, %u most in flight, %llu connects, %llu disconnects\n",
-            (unsigned long long)st.requests_sent,
+            "client: %llu requests in %llu sends, %llu responses, %llu "
+            "batches, %llu retries, %u most in flight, %llu connects, %llu "
+            "disconnects\n",
+            (unsigned long long)st.requests_sent, (unsigned long long)st.sends,
             (unsigned long long)st.responses_received,
             (unsigned long long)st.batches_sent, (unsigned long long)st.retries,
             st.in_flight_max_seen, (unsigned long long)st.connects,
