@@ -9,8 +9,8 @@
  * is correlation_id; v1 appends a tagged-field section, except that
  * ApiVersions responses always use v0.
  *
- * The splitter is the only stateful piece: it buffers a byte stream and
- * hands out whole frames.
+ * Nothing here keeps state; cutting a byte stream into frames is
+ * base/rxbuf.h's job.
  */
 #include <glib.h>
 #include <stdio.h>
@@ -213,96 +213,4 @@ int proto_response_decode(const uint8_t *frame, size_t len, int16_t api_key,
   if (r.error)
     return PROTO_ERR_DECODE;
   return proto_decode(m, api_version, frame + r.pos, len - r.pos, a, body);
-}
-
-/* ---- frame splitter ---- */
-
-/* Consumed bytes are dropped from the front of the buffer once they are
- * at least this many and more than half of it (amortised O(1) per byte). */
-#define SPLITTER_COMPACT_BYTES ((size_t)64 * 1024)
-
-struct proto_splitter {
-  buf_t buf;
-  size_t start; /* first byte not yet returned in a frame */
-  int32_t frame_bytes_min;
-  int32_t frame_bytes_max;
-  bool failed;
-  char error[160];
-};
-
-proto_splitter *proto_splitter_new(int32_t frame_bytes_min,
-                                   int32_t frame_bytes_max) {
-  SL_ASSERT(frame_bytes_min > 0 && frame_bytes_min <= frame_bytes_max);
-  proto_splitter *sp = g_new0(proto_splitter, 1);
-  buf_init(&sp->buf);
-  sp->frame_bytes_min = frame_bytes_min;
-  sp->frame_bytes_max = frame_bytes_max;
-  return sp;
-}
-
-void proto_splitter_free(proto_splitter *sp) {
-  if (!sp)
-    return;
-  buf_free(&sp->buf);
-  g_free(sp);
-}
-
-void proto_splitter_feed(proto_splitter *sp, const uint8_t *data, size_t len) {
-  SL_ASSERT(sp && (data || len == 0));
-  if (sp->start == sp->buf.len) {
-    buf_clear(&sp->buf);
-    sp->start = 0;
-  } else if (sp->start >= SPLITTER_COMPACT_BYTES &&
-             sp->start > sp->buf.len / 2) {
-    memmove(sp->buf.data, sp->buf.data + sp->start, sp->buf.len - sp->start);
-    sp->buf.len -= sp->start;
-    sp->start = 0;
-  }
-  if (len)
-    buf_append(&sp->buf, data, len);
-}
-
-int proto_frame_size_check(int32_t size, int32_t frame_bytes_min,
-                           int32_t frame_bytes_max) {
-  return size < frame_bytes_min || size > frame_bytes_max ? PROTO_ERR_FRAME_SIZE
-                                                          : 0;
-}
-
-int proto_splitter_next(proto_splitter *sp, const uint8_t **frame,
-                        size_t *len) {
-  SL_ASSERT(sp && frame && len);
-  *frame = NULL;
-  *len = 0;
-  if (sp->failed)
-    return PROTO_ERR_FRAME_SIZE;
-  size_t avail = sp->buf.len - sp->start;
-  if (avail < PROTO_FRAME_PREFIX_BYTES)
-    return 0;
-  const uint8_t *p = sp->buf.data + sp->start;
-  int32_t size = (int32_t)be32_load(p);
-  if (proto_frame_size_check(size, sp->frame_bytes_min, sp->frame_bytes_max)) {
-    sp->failed = true;
-    snprintf(sp->error, sizeof sp->error,
-             "frame size %ld outside the allowed %ld..%ld bytes", (long)size,
-             (long)sp->frame_bytes_min, (long)sp->frame_bytes_max);
-    return PROTO_ERR_FRAME_SIZE;
-  }
-  /* No room is reserved for the announced size: memory follows the bytes
-   * that really arrive, so a peer cannot claim 100 MiB for free. */
-  if (avail - PROTO_FRAME_PREFIX_BYTES < (size_t)size)
-    return 0;
-  *frame = p + PROTO_FRAME_PREFIX_BYTES;
-  *len = (size_t)size;
-  sp->start += PROTO_FRAME_PREFIX_BYTES + (size_t)size;
-  return 1;
-}
-
-size_t proto_splitter_buffered_bytes(const proto_splitter *sp) {
-  SL_ASSERT(sp);
-  return sp->buf.len - sp->start;
-}
-
-const char *proto_splitter_error(const proto_splitter *sp) {
-  SL_ASSERT(sp);
-  return sp->error;
 }

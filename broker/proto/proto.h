@@ -4,8 +4,8 @@
  * What Kafka calls the protocol is three layers, and this module has one
  * section per layer:
  *
- *   frames     an int32 size, then that many bytes (proto_splitter cuts a
- *              byte stream into frames, bytes arriving in any chunks);
+ *   frames     an int32 size, then that many bytes (a connection cuts its
+ *              byte stream into frames with base/rxbuf.h);
  *   headers    request header v0-v2 and response header v0-v1; the header
  *              version follows from the API's flexible versions
  *              (proto_request_header_version);
@@ -41,7 +41,7 @@
  *   arrays   {items, count}, count == -1 (items NULL) is null;
  *   structs  inline in their parent.
  *
- * Limits: frames are at most the splitter's frame_bytes_max (Kafka's
+ * Limits: frames are at most the receiver's frame_bytes_max (Kafka's
  * socket.request.max.bytes, 100 MiB by default); an array's count must fit
  * the bytes left (count * the element's smallest encoding), so a frame
  * cannot make the decoder allocate more than a small multiple of its own
@@ -450,38 +450,6 @@ int proto_response_decode(const uint8_t *frame, size_t len, int16_t api_key,
                           int16_t api_version, proto_arena *a,
                           int32_t *correlation_id, void **body)
     __attribute__((warn_unused_result));
-
-/* ---- frame splitter ---- */
-
-/* Cuts a byte stream into frames. Bytes are fed in whatever chunks the
- * network delivers; each complete frame comes out once, in order. A size
- * prefix outside [frame_bytes_min, frame_bytes_max] is an error that
- * sticks (the stream cannot be resynchronised): the caller closes the
- * connection. The splitter copies what it is fed. */
-typedef struct proto_splitter proto_splitter;
-
-/* 0 < frame_bytes_min <= frame_bytes_max (asserted); use
- * PROTO_REQUEST_FRAME_BYTES_MIN and PROTO_FRAME_BYTES_MAX_DEFAULT on a
- * broker. */
-proto_splitter *proto_splitter_new(int32_t frame_bytes_min,
-                                   int32_t frame_bytes_max); /* [owned] */
-void proto_splitter_free(proto_splitter *sp);                /* NULL is fine */
-/* Appends len bytes to the stream (copied). */
-void proto_splitter_feed(proto_splitter *sp, const uint8_t *data, size_t len);
-/* The next complete frame: returns 1 with *frame / *len (the bytes after
- * the size prefix, borrowed: valid until the next call on sp), 0 when more
- * bytes are needed, PROTO_ERR_FRAME_SIZE when the pending size prefix is
- * out of range (then always). */
-int proto_splitter_next(proto_splitter *sp, const uint8_t **frame, size_t *len)
-    __attribute__((warn_unused_result));
-/* Bytes fed but not yet returned as frames (for back pressure). */
-size_t proto_splitter_buffered_bytes(const proto_splitter *sp);
-/* After PROTO_ERR_FRAME_SIZE: a message naming the size and the bounds;
- * "" otherwise. Borrowed from sp. */
-const char *proto_splitter_error(const proto_splitter *sp);
-/* Checks one size prefix: 0 or PROTO_ERR_FRAME_SIZE. */
-int proto_frame_size_check(int32_t size, int32_t frame_bytes_min,
-                           int32_t frame_bytes_max);
 
 /* ---- ApiVersions ---- */
 

@@ -175,10 +175,10 @@ static void produce_one(broker_t *b, const char *topic, int16_t acks,
     env_metric_add(b->env, "broker.produce_duplicates", 1);
     return;
   }
-  /* Appended in place, not copied: the frame is this connection's own
-   * copy of the bytes (the splitter copies what it is fed, proto.h), the
-   * records field points into it (zero-copy decode), and nothing reads the
-   * request's records after this handler. So the log may patch the base
+  /* Appended in place, not copied: the frame lies in this connection's
+   * own receive buffer (base/rxbuf.h), the records field points into it
+   * (zero-copy decode), and nothing reads the request's records after
+   * this handler. So the log may patch the base
    * offset and leader epoch (and, for LogAppendTime, the timestamp and
    * CRC) right there; the page-cache write is the only copy. */
   uint8_t *batch = (uint8_t *)(uintptr_t)data;

@@ -14,7 +14,7 @@
  *                 async requests, the dispatch table
  *   api_*.c       one handler per API
  *
- * Request path: bytes -> proto_splitter -> one frame at a time ->
+ * Request path: bytes -> rxbuf (read in place) -> one frame at a time ->
  * proto_request_decode -> the dispatch table entry for the API key ->
  * handler. A handler either answers at once (broker__respond) or parks the
  * request (fetch long poll, a metadata write that must be durable first)

@@ -1,9 +1,9 @@
 /*
  * fuzz_proto.c — libFuzzer target for everything broker/proto/ reads from
- * the network.
+ * the network, and the receive buffer (base/rxbuf.h) that cuts frames.
  *
  * The first input byte picks a mode:
- *   even  the rest is a byte stream: the frame splitter cuts it (in chunks
+ *   even  the rest is a byte stream: an rxbuf cuts it (in chunks
  *         whose sizes come from the input too) and every frame goes
  *         through proto_request_decode, as on a broker connection;
  *   odd   direct: byte 1 picks one of the described messages (requests and
@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/rxbuf.h"
 #include "broker/proto/proto.h"
 
 /* Small bounds keep each execution fast; the logic is the same. */
@@ -60,20 +61,19 @@ static void check_stable(const proto_message *m, int16_t version,
 }
 
 static void fuzz_stream(const uint8_t *data, size_t size, proto_arena *a) {
-  proto_splitter *sp =
-      proto_splitter_new(PROTO_REQUEST_FRAME_BYTES_MIN, FUZZ_FRAME_BYTES_MAX);
+  rxbuf *rx = rxbuf_new(PROTO_REQUEST_FRAME_BYTES_MIN, FUZZ_FRAME_BYTES_MAX);
   size_t pos = 0;
   while (pos < size) {
     /* Chunk sizes 1..16 taken from the data itself. */
     size_t chunk = 1 + (data[pos] & 15);
     if (chunk > size - pos)
       chunk = size - pos;
-    proto_splitter_feed(sp, data + pos, chunk);
+    rxbuf_received(rx, data + pos, chunk);
     pos += chunk;
     const uint8_t *frame;
     size_t len;
     int rc;
-    while ((rc = proto_splitter_next(sp, &frame, &len)) == 1) {
+    while ((rc = rxbuf_next(rx, &frame, &len)) == 1) {
       /* Copy exactly so ASan sees reads past the frame. */
       uint8_t *copy = malloc(len ? len : 1);
       memcpy(copy, frame, len);
@@ -86,7 +86,7 @@ static void fuzz_stream(const uint8_t *data, size_t size, proto_arena *a) {
     if (rc < 0)
       break;
   }
-  proto_splitter_free(sp);
+  rxbuf_free(rx);
 }
 
 static void fuzz_direct(const uint8_t *data, size_t size, proto_arena *a) {

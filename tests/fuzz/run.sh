@@ -33,7 +33,7 @@ libs="$(pkg-config --libs $pkgs) -lm"
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 
 base_src="base/buf.c base/varint.c base/assert.c base/crc32c.c broker/kerr.c"
-proto_src="$base_src $(ls broker/proto/*.c)"
+proto_src="$base_src base/rxbuf.c $(ls broker/proto/*.c)"
 batch_src="$base_src broker/log/batch.c broker/log/compress.c"
 
 # Source files each target needs, by target name.

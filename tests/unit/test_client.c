@@ -1178,9 +1178,9 @@ static void test_fetch_pipelined(void) {
   tw_free(w);
 }
 
-/* The receive path both ways: reads that hold whole frames (decoded in
- * place from the read) and reads cut anywhere (frames assembled by the
- * splitter), with responses of one batch each. */
+/* The receive path both ways: reads that hold whole frames and reads cut
+ * anywhere (frames completed across reads in the receive buffer), with
+ * responses of one batch each. */
 static void test_fetch_reads_whole_and_cut(void) {
   const double splits[] = {0.0, 1.0};
   for (size_t k = 0; k < G_N_ELEMENTS(splits); k++) {

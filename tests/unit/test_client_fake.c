@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/rxbuf.h"
 #include "broker/client/client.h"
 #include "broker/kerr.h"
 #include "broker/log/batch.h"
@@ -34,7 +35,7 @@ typedef struct cfake_out {
 typedef struct cfake_conn {
   cfake_node *n;
   env_conn_t *ec;
-  proto_splitter *sp;
+  rxbuf *rx;
   proto_arena *arena;
   GQueue outq; /* cfake_out*, in request order */
   uint32_t outstanding;
@@ -947,7 +948,7 @@ static void cfake_conn_free(cfake_conn *cc) {
     cfake_out_free(o);
   if (cc->timer)
     env_timer_cancel(cc->n->env, cc->timer);
-  proto_splitter_free(cc->sp);
+  rxbuf_free(cc->rx);
   proto_arena_free(cc->arena);
   g_free(cc);
 }
@@ -957,11 +958,11 @@ static void cfake_on_data(void *arg, env_conn_t *ec, const uint8_t *data,
   cfake_conn *cc = arg;
   if (cc->closed)
     return;
-  proto_splitter_feed(cc->sp, data, len);
+  rxbuf_received(cc->rx, data, len);
   const uint8_t *frame;
   size_t flen;
   int rc;
-  while (!cc->closed && (rc = proto_splitter_next(cc->sp, &frame, &flen)) == 1)
+  while (!cc->closed && (rc = rxbuf_next(cc->rx, &frame, &flen)) == 1)
     cfake_conn_request(cc, frame, flen);
   if (!cc->closed && rc < 0) {
     cc->closed = true;
@@ -984,8 +985,8 @@ static void cfake_on_accept(void *arg, env_conn_t *ec) {
   cfake_conn *cc = g_new0(cfake_conn, 1);
   cc->n = n;
   cc->ec = ec;
-  cc->sp = proto_splitter_new(PROTO_REQUEST_FRAME_BYTES_MIN,
-                              PROTO_FRAME_BYTES_MAX_DEFAULT);
+  cc->rx =
+      rxbuf_new(PROTO_REQUEST_FRAME_BYTES_MIN, PROTO_FRAME_BYTES_MAX_DEFAULT);
   cc->arena = proto_arena_new(CFAKE_ARENA_BYTES);
   g_queue_init(&cc->outq);
   g_ptr_array_add(n->conns, cc);

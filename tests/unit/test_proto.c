@@ -6,8 +6,8 @@
  * int16/int32 length prefixes, compact uvarint(len+1) forms, tagged-field
  * sections, header versions. The codec must decode each one to the right
  * values and encode the same values back to the same bytes. Then framing:
- * header versions, the ApiVersions v0 fallback, unknown keys and versions,
- * and the frame splitter under random chunking and bad size prefixes.
+ * header versions, the ApiVersions v0 fallback, unknown keys and versions.
+ * (Cutting streams into frames is base/rxbuf.h's, tested in test_rxbuf.c.)
  */
 #include <stdlib.h>
 #include <string.h>
@@ -915,64 +915,6 @@ static void test_request_garbage(void) {
   proto_arena_free(a);
 }
 
-static void put_be32(uint8_t *p, uint32_t v) {
-  p[0] = (uint8_t)(v >> 24);
-  p[1] = (uint8_t)(v >> 16);
-  p[2] = (uint8_t)(v >> 8);
-  p[3] = (uint8_t)v;
-}
-
-#define SPLIT_FRAMES 300
-
-static void test_splitter_random_chunks(void) {
-  uint64_t seed = test_seed();
-  test_rng rng;
-  test_rng_init(&rng, seed);
-  for (int round = 0; round < 20; round++) {
-    /* A stream of frames of random sizes and contents. */
-    buf_t stream = BUF_INIT;
-    size_t sizes[SPLIT_FRAMES];
-    for (int i = 0; i < SPLIT_FRAMES; i++) {
-      size_t n = 8 + test_rng_below(&rng, i % 50 == 0 ? 70000 : 300);
-      sizes[i] = n;
-      uint8_t hdr[4];
-      put_be32(hdr, (uint32_t)n);
-      buf_append(&stream, hdr, 4);
-      for (size_t k = 0; k < n; k++) {
-        uint8_t b = (uint8_t)(i * 31 + k);
-        buf_append(&stream, &b, 1);
-      }
-    }
-    proto_splitter *sp = proto_splitter_new(PROTO_REQUEST_FRAME_BYTES_MIN,
-                                            PROTO_FRAME_BYTES_MAX_DEFAULT);
-    size_t pos = 0;
-    int got = 0;
-    while (pos < stream.len) {
-      size_t chunk = 1 + test_rng_below(&rng, round % 2 ? 7 : 5000);
-      if (chunk > stream.len - pos)
-        chunk = stream.len - pos;
-      proto_splitter_feed(sp, stream.data + pos, chunk);
-      pos += chunk;
-      const uint8_t *f;
-      size_t n;
-      int rc;
-      while ((rc = proto_splitter_next(sp, &f, &n)) == 1) {
-        TEST_EQ_INT(n, sizes[got], seed);
-        bool same = true;
-        for (size_t k = 0; k < n; k++)
-          same &= f[k] == (uint8_t)(got * 31 + k);
-        CU_ASSERT(same);
-        got++;
-      }
-      TEST_EQ_INT(rc, 0, seed);
-    }
-    TEST_EQ_INT(got, SPLIT_FRAMES, seed);
-    CU_ASSERT_EQUAL(proto_splitter_buffered_bytes(sp), 0);
-    proto_splitter_free(sp);
-    buf_free(&stream);
-  }
-}
-
 /* ---- responses with borrowed pieces ---- */
 
 /* A random Fetch response: up to 4 topics of up to 5 partitions, records
@@ -1279,48 +1221,6 @@ static void test_request_pieces_same_bytes(void) {
   free(pool);
 }
 
-static void test_splitter_bad_sizes(void) {
-  const int32_t bad[] = {
-      -1, INT32_MIN, 0, 7, PROTO_FRAME_BYTES_MAX_DEFAULT + 1, INT32_MAX};
-  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-    proto_splitter *sp = proto_splitter_new(PROTO_REQUEST_FRAME_BYTES_MIN,
-                                            PROTO_FRAME_BYTES_MAX_DEFAULT);
-    uint8_t hdr[4];
-    put_be32(hdr, (uint32_t)bad[i]);
-    const uint8_t *f;
-    size_t n;
-    proto_splitter_feed(sp, hdr, 3);
-    CU_ASSERT_EQUAL(proto_splitter_next(sp, &f, &n), 0);
-    CU_ASSERT_STRING_EQUAL(proto_splitter_error(sp), "");
-    proto_splitter_feed(sp, hdr + 3, 1);
-    CU_ASSERT_EQUAL(proto_splitter_next(sp, &f, &n), PROTO_ERR_FRAME_SIZE);
-    CU_ASSERT_PTR_NULL(f);
-    CU_ASSERT(strstr(proto_splitter_error(sp), "frame size") != NULL);
-    /* Sticky: more bytes do not resynchronise the stream. */
-    uint8_t good[12] = {0, 0, 0, 8};
-    proto_splitter_feed(sp, good, sizeof good);
-    CU_ASSERT_EQUAL(proto_splitter_next(sp, &f, &n), PROTO_ERR_FRAME_SIZE);
-    CU_ASSERT_EQUAL(proto_frame_size_check(bad[i],
-                                           PROTO_REQUEST_FRAME_BYTES_MIN,
-                                           PROTO_FRAME_BYTES_MAX_DEFAULT),
-                    PROTO_ERR_FRAME_SIZE);
-    proto_splitter_free(sp);
-  }
-  CU_ASSERT_EQUAL(proto_frame_size_check(8, 8, 100), 0);
-  CU_ASSERT_EQUAL(proto_frame_size_check(100, 8, 100), 0);
-  /* A small configured maximum. */
-  proto_splitter *sp = proto_splitter_new(4, 16);
-  uint8_t f17[4];
-  put_be32(f17, 17);
-  proto_splitter_feed(sp, f17, 4);
-  const uint8_t *f;
-  size_t n;
-  CU_ASSERT_EQUAL(proto_splitter_next(sp, &f, &n), PROTO_ERR_FRAME_SIZE);
-  CU_ASSERT(strstr(proto_splitter_error(sp), "17") != NULL);
-  proto_splitter_free(sp);
-  proto_splitter_free(NULL);
-}
-
 static void test_arena(void) {
   proto_arena *a = proto_arena_new(0);
   uint8_t *first = proto_arena_alloc(a, 10);
@@ -1367,8 +1267,6 @@ int suite_proto(void) {
              {"header_versions", test_header_versions},
              {"unknown_api_and_version", test_unknown_api_and_version},
              {"request_garbage", test_request_garbage},
-             {"splitter_random_chunks", test_splitter_random_chunks},
-             {"splitter_bad_sizes", test_splitter_bad_sizes},
              {"arena", test_arena},
              {"response_pieces_same_bytes", test_response_pieces_same_bytes},
              {"request_pieces_same_bytes", test_request_pieces_same_bytes});
