@@ -113,18 +113,29 @@ int proto_request_decode(const uint8_t *frame, size_t len, proto_arena *a,
                       len - header_bytes, a, &req->body);
 }
 
-/* Back-patches the size prefix at start, or undoes the frame.
- * piece_bytes: bytes of the frame that are pieces, not in out. */
-static int frame_finish_pieces(buf_t *out, size_t start, size_t piece_bytes,
-                               int rc) {
-  size_t body = out->len - start - PROTO_FRAME_PREFIX_BYTES;
-  if (rc == 0 && (piece_bytes > INT32_MAX || body > INT32_MAX - piece_bytes))
+/* Encodes body after the header already in out (from start, where the
+ * size prefix is reserved), then back-patches the size prefix; on an error
+ * undoes the frame in out and the pieces it listed. */
+static int frame_finish(const proto_message *m, int16_t api_version,
+                        const void *body, buf_t *out, size_t start,
+                        proto_pieces *pieces) {
+  size_t count = pieces ? pieces->count : 0;
+  size_t bytes_before = pieces ? pieces->bytes : 0;
+  int rc = proto__encode_pieces(m, api_version, body, out, pieces);
+  size_t piece_bytes = pieces ? pieces->bytes - bytes_before : 0;
+  size_t body_len = out->len - start - PROTO_FRAME_PREFIX_BYTES;
+  if (rc == 0 &&
+      (piece_bytes > INT32_MAX || body_len > INT32_MAX - piece_bytes))
     rc = PROTO_ERR_ENCODE;
   if (rc) {
     out->len = start;
+    if (pieces) {
+      pieces->count = count;
+      pieces->bytes = bytes_before;
+    }
     return rc;
   }
-  buf_set_be32(out, start, (uint32_t)(body + piece_bytes));
+  buf_set_be32(out, start, (uint32_t)(body_len + piece_bytes));
   return 0;
 }
 
@@ -135,19 +146,11 @@ int proto_response_encode_pieces(buf_t *out, proto_pieces *pieces,
   const proto_message *m = proto_response_message(api_key);
   SL_ASSERT(m);
   size_t start = out->len;
-  size_t count = pieces ? pieces->count : 0;
-  size_t bytes = pieces ? pieces->bytes : 0;
   buf_put_be32(out, 0);
   buf_put_be32(out, (uint32_t)correlation_id);
   if (proto_response_header_version(api_key, api_version) >= 1)
     buf_put_u8(out, 0); /* no tagged fields */
-  int rc = proto__encode_pieces(m, api_version, body, out, pieces);
-  rc = frame_finish_pieces(out, start, pieces ? pieces->bytes - bytes : 0, rc);
-  if (rc && pieces) {
-    pieces->count = count;
-    pieces->bytes = bytes;
-  }
-  return rc;
+  return frame_finish(m, api_version, body, out, start, pieces);
 }
 
 int proto_response_encode(buf_t *out, int16_t api_key, int16_t api_version,
@@ -167,8 +170,6 @@ int proto_request_encode_pieces(buf_t *out, proto_pieces *pieces,
   if (id_len > INT16_MAX)
     return PROTO_ERR_ENCODE;
   size_t start = out->len;
-  size_t count = pieces ? pieces->count : 0;
-  size_t bytes = pieces ? pieces->bytes : 0;
   buf_put_be32(out, 0);
   buf_put_be16(out, (uint16_t)api_key);
   buf_put_be16(out, (uint16_t)api_version);
@@ -181,13 +182,7 @@ int proto_request_encode_pieces(buf_t *out, proto_pieces *pieces,
   }
   if (proto_request_header_version(api_key, api_version) >= 2)
     buf_put_u8(out, 0); /* no tagged fields */
-  int rc = proto__encode_pieces(m, api_version, body, out, pieces);
-  rc = frame_finish_pieces(out, start, pieces ? pieces->bytes - bytes : 0, rc);
-  if (rc && pieces) {
-    pieces->count = count;
-    pieces->bytes = bytes;
-  }
-  return rc;
+  return frame_finish(m, api_version, body, out, start, pieces);
 }
 
 int proto_request_encode(buf_t *out, int16_t api_key, int16_t api_version,
