@@ -551,7 +551,7 @@ int log_compact(log_t *log, int64_t now_ms, int64_t offset_end,
     return -EINVAL;
   if (log->compaction || log->closing)
     return -EBUSY;
-  if (log->failed)
+  if (log->failed || log__write_out(log, true) < 0)
     return -EIO;
   int64_t end = MIN(offset_end, log->recovery_point);
   guint n_segs = 0;

@@ -75,6 +75,7 @@ static void log_destroy(log_t *log) {
   g_array_free(log->flush_waiters, TRUE);
   g_array_free(log->ready, TRUE);
   buf_free(&log->scan_buf);
+  buf_free(&log->wbuf);
   g_free(log->dir);
   g_free(log);
 }
@@ -118,6 +119,7 @@ int log_open(env_t *env, const char *dir, const log_config *cfg,
   log->flush_waiters = g_array_new(FALSE, FALSE, sizeof(log__waiter));
   log->ready = g_array_new(FALSE, FALSE, sizeof(log__waiter));
   buf_init(&log->scan_buf);
+  buf_init(&log->wbuf);
   char *ck_path = g_strdup_printf("%s/%s", log->dir, LOG__EPOCH_CHECKPOINT);
   log->epoch_ckpt = log_checkpoint_new(env, ck_path);
   g_free(ck_path);
@@ -137,6 +139,10 @@ int log_open(env_t *env, const char *dir, const log_config *cfg,
 void log_free(log_t *log) {
   if (!log)
     return;
+  /* Buffered appends go to the page cache (a dead env drops the write, as
+   * a crash would); only fsync is skipped. */
+  if (!log->failed && !log->closing)
+    (void)log__write_out(log, true);
   if (log->cb_depth > 0) {
     log->free_requested = true;
     return;
@@ -178,8 +184,10 @@ void log_close(log_t *log, log_done_cb cb, void *arg) {
   log->close_cb = cb;
   log->close_arg = arg;
   log->generation++; /* a compaction in flight gives up at its next step */
-  if (!log->failed)
+  if (!log->failed) {
+    (void)log__write_out(log, true); /* a failure fails the flush below */
     log__segment_time_final(log__active(log));
+  }
   flush_request(log, log->log_end_offset, true, on_close_flushed, log);
 }
 
@@ -242,6 +250,35 @@ void log__fail(log_t *log, const char *what, int err) {
 }
 
 void log__hint_reset(log_t *log) { log->hint_valid = false; }
+
+int log__write_out(log_t *log, bool release) {
+  int rc = 0;
+  if (log->wbuf.len > 0) {
+    log__segment *seg = log__active(log);
+    SL_ASSERT(log->wbuf_pos + log->wbuf.len == seg->size_bytes);
+    rc = env_file_pwrite(seg->file, log->wbuf.data, log->wbuf.len,
+                         log->wbuf_pos);
+    if (rc < 0) {
+      /* Leave no partial batch behind (best effort: the log goes offline,
+       * and recovery would cut a partial batch anyway). */
+      if (env_file_truncate(seg->file, log->wbuf_pos) < 0)
+        env_log(log->env, ENV_LOG_WARN, "log %s: cannot undo a failed append",
+                log->dir);
+      log__fail(log, "append", rc);
+    }
+    log->wbuf.len = 0;
+  }
+  if (release)
+    buf_free(&log->wbuf);
+  return rc;
+}
+
+int log_write_out(log_t *log) {
+  SL_ASSERT(log);
+  if (log->failed)
+    return KERR_KAFKA_STORAGE_ERROR;
+  return log__write_out(log, false) < 0 ? KERR_KAFKA_STORAGE_ERROR : KERR_NONE;
+}
 
 void log__release_scan_buf(log_t *log) {
   if (log->scan_buf.cap > LOG__SCAN_KEEP_BYTES)
@@ -382,6 +419,11 @@ static void flush_start(log_t *log) {
   log->flush_pending = 1; /* released at the end of this function */
   log->flush_target = log->log_end_offset;
   log->flush_truncations = log->truncations;
+  if (!log->failed) {
+    int wrc = log__write_out(log, false);
+    if (wrc < 0)
+      log->flush_status = wrc;
+  }
   if (log->flush_timer) {
     env_timer_cancel(log->env, log->flush_timer);
     log->flush_timer = 0;
@@ -476,7 +518,10 @@ static void flush_policy(log_t *log) {
 static int roll_at(log_t *log, int64_t base) {
   log__segment *old = log__active(log);
   SL_ASSERT(base > old->base_offset);
-  int rc = log__segment_deactivate(old);
+  int rc = log__write_out(log, false);
+  if (rc < 0)
+    return KERR_KAFKA_STORAGE_ERROR;
+  rc = log__segment_deactivate(old);
   if (rc < 0) {
     log__fail(log, "index write on roll", rc);
     return KERR_KAFKA_STORAGE_ERROR;
@@ -545,9 +590,25 @@ static int append_one(log_t *log, const uint8_t *p, size_t len,
     return rc;
   log__segment *seg = log__active(log);
   uint64_t pos = seg->size_bytes;
-  /* pwrite at the known end: one system call (an append would also have
-   * to ask for the size). */
-  rc = env_file_pwrite(seg->file, p, len, pos);
+  /* Gathered in the write buffer (written out when full or when the bytes
+   * are needed in the file); a batch that would not fit goes out after
+   * what is buffered, and a big one directly, with one pwrite at the known
+   * end (an append would also have to ask for the size). */
+  if (log->wbuf.len > 0 && log->wbuf.len + len > LOG__WRITE_BUFFER_BYTES &&
+      log__write_out(log, false) < 0)
+    return KERR_KAFKA_STORAGE_ERROR;
+  if (len < LOG__WRITE_BUFFER_BYTES) {
+    if (log->wbuf.len == 0) {
+      log->wbuf_pos = pos;
+      if (log->wbuf.cap < LOG__WRITE_BUFFER_BYTES)
+        buf_reserve(&log->wbuf, LOG__WRITE_BUFFER_BYTES);
+    }
+    SL_ASSERT(log->wbuf_pos + log->wbuf.len == pos);
+    buf_append(&log->wbuf, p, len);
+    rc = 0;
+  } else {
+    rc = env_file_pwrite(seg->file, p, len, pos);
+  }
   if (rc < 0) {
     /* Leave no partial batch behind (best effort: the log goes offline,
      * and recovery would cut a partial batch anyway). */
@@ -563,6 +624,9 @@ static int append_one(log_t *log, const uint8_t *p, size_t len,
                            log->cfg.index_interval_bytes);
   log->log_end_offset = batch_last_offset(h) + 1;
   log__epochs_assign(log, h->leader_epoch, h->base_offset);
+  if (log->wbuf.len >= LOG__WRITE_BUFFER_BYTES &&
+      log__write_out(log, false) < 0)
+    return KERR_KAFKA_STORAGE_ERROR;
   return KERR_NONE;
 }
 
@@ -837,6 +901,8 @@ int log_read_view(log_t *log, int64_t offset, size_t max_bytes,
     return KERR_OFFSET_OUT_OF_RANGE;
   if (offset == log->log_end_offset)
     return KERR_NONE;
+  if (log__write_out(log, false) < 0)
+    return KERR_KAFKA_STORAGE_ERROR;
   ssize_t i = log__segment_find(log, offset);
   SL_ASSERT(i >= 0);
   for (; (guint)i < log->segments->len; i++) {
@@ -932,7 +998,7 @@ int log_offset_for_timestamp(log_t *log, int64_t timestamp_ms, int64_t *offset,
   SL_ASSERT(log && offset && found_ts);
   *offset = -1;
   *found_ts = -1;
-  if (log->failed)
+  if (log->failed || log__write_out(log, false) < 0)
     return KERR_KAFKA_STORAGE_ERROR;
   batch_iter *it = NULL;
   int rc = KERR_NONE;
@@ -958,7 +1024,7 @@ int log_offset_for_timestamp(log_t *log, int64_t timestamp_ms, int64_t *offset,
 
 int log_truncate_fully(log_t *log, int64_t new_start) {
   SL_ASSERT(log && new_start >= 0);
-  if (log->failed)
+  if (log->failed || log__write_out(log, true) < 0)
     return KERR_KAFKA_STORAGE_ERROR;
   log->generation++;
   log->truncations++;
@@ -988,6 +1054,8 @@ int log_truncate_to(log_t *log, int64_t offset) {
     return KERR_KAFKA_STORAGE_ERROR;
   if (offset >= log->log_end_offset)
     return KERR_NONE;
+  if (log__write_out(log, true) < 0)
+    return KERR_KAFKA_STORAGE_ERROR;
   if (offset < log->log_start_offset)
     return log_truncate_fully(log, offset);
   ssize_t keep = log__segment_find(log, offset - 1);
@@ -1036,6 +1104,8 @@ int log_advance_start_offset(log_t *log, int64_t offset) {
     return KERR_OFFSET_OUT_OF_RANGE;
   if (offset <= log->log_start_offset)
     return KERR_NONE;
+  if (log__write_out(log, false) < 0)
+    return KERR_KAFKA_STORAGE_ERROR;
   log->log_start_offset = offset;
   log__epochs_truncate_start(log, offset);
   while (log->segments->len > 1 &&

@@ -37,7 +37,8 @@
  *    here an index file is always exactly its entries (no trimming needed).
  *
  * I/O goes only through base/env.h, so the simulator can crash the log at
- * any point. Writes reach the page cache synchronously; durability comes
+ * any point. Appends are gathered in memory and reach the page cache when
+ * written out (log_write_out, or any read, flush, roll, ...); durability comes
  * from log_flush, whose completion is reported through a callback. Reading
  * verifies each returned batch's CRC (bit rot is reported, never returned).
  *
@@ -135,8 +136,9 @@ void log_close(log_t *log, log_done_cb cb, void *arg);
 
 /* Frees the log at once without flushing or waiting. Allowed when
  * log_idle() is true, or when the env is dead (a simulated crash: pending
- * callbacks will never run). Unflushed appends may be lost, as in a crash.
- * NULL is fine. */
+ * callbacks will never run). Buffered appends are written to the file
+ * first (a dead env drops that write); unflushed appends may be lost, as in
+ * a crash. NULL is fine. */
 void log_free(log_t *log);
 
 /* True when no flush, compaction, checkpoint write or deferred callback is
@@ -198,6 +200,15 @@ int log_append(log_t *log, uint8_t *batch, size_t len, int32_t leader_epoch,
 int log_append_follower(log_t *log, const uint8_t *batches, size_t len,
                         log_append_info *info)
     __attribute__((warn_unused_result));
+
+/* After this, every appended byte is in the file (page cache); call before
+ * acknowledging appends. Appends are gathered in a per-log buffer and
+ * written with one pwrite when it fills, or before anything that needs the
+ * bytes in the file (reads, flush, roll, truncation, DeleteRecords,
+ * retention, compaction, close); a process kill loses what is still
+ * buffered. Errors: KERR_KAFKA_STORAGE_ERROR (the write failed; the log is
+ * failed, and appends not yet written out are lost). */
+int log_write_out(log_t *log) __attribute__((warn_unused_result));
 
 /* Starts a new active segment at the LEO (no-op if the active segment is
  * empty). Appends roll by themselves (size, time, full index, relative

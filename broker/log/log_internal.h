@@ -34,6 +34,12 @@
 #define LOG__SCAN_CHUNK_BYTES ((size_t)64 << 10)
 /* Scan buffers above this are released after use (a huge batch passed). */
 #define LOG__SCAN_KEEP_BYTES ((size_t)4 << 20)
+/* Appends are gathered in one buffer per log (allocated on first use) and
+ * written to the active segment with one pwrite when it is full or when
+ * anything needs the bytes in the file (reads, flush, roll, truncation,
+ * retention, compaction, close, log_write_out). Batches at least this big
+ * are written directly. */
+#define LOG__WRITE_BUFFER_BYTES ((size_t)512 << 10)
 /* Digits of a segment's base offset in its file names. */
 #define LOG__NAME_DIGITS 20
 #define LOG__EPOCH_CHECKPOINT "leader-epoch-checkpoint"
@@ -280,6 +286,11 @@ struct log {
   log_done_cb close_cb;
   void *close_arg;
 
+  /* appended bytes not yet in the file: they belong to the active segment,
+   * at [wbuf_pos, wbuf_pos + wbuf.len) == [.., active->size_bytes) */
+  buf_t wbuf;
+  uint64_t wbuf_pos;
+
   /* reads */
   buf_t scan_buf;
   bool hint_valid;
@@ -303,6 +314,9 @@ void log__segment_io_done(log__segment *seg);
 void log__fail(log_t *log, const char *what, int err);
 /* Completion of a callback outside the call that registered it. */
 void log__defer(log_t *log, log_done_cb cb, void *arg, int status);
+/* Writes the buffered appends to the active segment file (0, or an env
+ * error: the log is failed then). release: also free the buffer. */
+int log__write_out(log_t *log, bool release);
 /* Drops the scan buffer if a huge batch made it grow. */
 void log__release_scan_buf(log_t *log);
 /* Invalidate the read hint (truncation, deletion, compaction). */

@@ -133,6 +133,36 @@ static bool index_check(log_t *log, log__segment *seg, int64_t limit,
   uint8_t e[LOG__TINDEX_ENTRY_BYTES];
   if (seg->size_bytes == 0)
     return seg->oindex.entries == 0 && seg->tindex.entries == 0;
+  /* Loaded indexes (segments being rescanned) are checked entry by entry:
+   * a crash can keep a later unflushed entry and lose an earlier one,
+   * leaving zeros inside the file. */
+  if (seg->oindex.in_memory) {
+    int64_t prev_rel = -1, prev_pos = 0; /* no entry ever points at 0 */
+    for (uint32_t i = 0; i < seg->oindex.entries; i++) {
+      int32_t rel, pos;
+      if (log__index_entry(&seg->oindex, i, e) < 0)
+        return false;
+      log__oindex_decode(e, &rel, &pos);
+      if (rel <= prev_rel || pos <= prev_pos)
+        return false;
+      prev_rel = rel;
+      prev_pos = pos;
+    }
+  }
+  if (seg->tindex.in_memory) {
+    int64_t prev_ts = INT64_MIN, prev_rel = -1;
+    for (uint32_t i = 0; i < seg->tindex.entries; i++) {
+      int64_t ts;
+      int32_t rel;
+      if (log__index_entry(&seg->tindex, i, e) < 0)
+        return false;
+      log__tindex_decode(e, &ts, &rel);
+      if (ts <= prev_ts || rel < prev_rel)
+        return false;
+      prev_ts = ts;
+      prev_rel = rel;
+    }
+  }
   if (seg->oindex.entries > 0) {
     if (log__index_entry(&seg->oindex, seg->oindex.entries - 1, e) < 0)
       return false;

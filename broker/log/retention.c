@@ -44,7 +44,8 @@ int log_retention_run(log_t *log, int64_t now_ms, log_retention_stats *stats) {
     stats = &local;
   stats->segments_deleted = 0;
   stats->bytes_deleted = 0;
-  if (log->failed)
+  /* Periodic: also where an idle log gives its write buffer back. */
+  if (log->failed || log__write_out(log, true) < 0)
     return KERR_KAFKA_STORAGE_ERROR;
   const log_config *c = &log->cfg;
   int rc = KERR_NONE;

@@ -113,9 +113,10 @@ void broker__produce_waits_free(broker_t *b) {
     produce_wait_free(w);
 }
 
-static void produce_one(broker_t *b, const char *topic, int16_t acks,
+static void produce_one(broker__req *req, const char *topic, int16_t acks,
                         const proto_produce_req_partition_produce_data *pd,
                         produce_result *res) {
+  broker_t *b = req->b;
   res->base_offset = -1;
   res->log_append_time_ms = -1;
   res->log_start_offset = -1;
@@ -172,6 +173,8 @@ static void produce_one(broker_t *b, const char *topic, int16_t acks,
       res->flush_log = p->log;
       res->flush_end = chk.last_offset + 1;
     }
+    /* The earlier append may still be in the log's write buffer. */
+    broker__req_appended(req, p->log);
     env_metric_add(b->env, "broker.produce_duplicates", 1);
     return;
   }
@@ -188,6 +191,8 @@ static void produce_one(broker_t *b, const char *topic, int16_t acks,
     res->error = (int16_t)err;
     return;
   }
+  /* Into the file before the answer leaves (conn.c). */
+  broker__req_appended(req, p->log);
   broker__producer_record(b, p, batch, info.base_offset, info.last_offset);
   res->error = KERR_NONE;
   res->base_offset = info.base_offset;
@@ -241,7 +246,7 @@ broker__handled broker__api_produce(broker__req *req) {
             NULL,
             -1};
       } else {
-        produce_one(b, topic, acks, pd, &res);
+        produce_one(req, topic, acks, pd, &res);
       }
       if (res.error != KERR_NONE)
         any_error = true;

@@ -330,6 +330,13 @@ typedef struct broker__api {
 
 const broker__api *broker__api_table(size_t *count);
 
+/* The request appended to `log`: the log gathers appends in memory
+ * (log_write_out), so before any answer of this connection leaves — at the
+ * latest at the end of the read pass — the connection writes the log out
+ * (an acks=1 answer means the batch is in the page cache). If that fails,
+ * the connection is closed instead of answering. */
+void broker__req_appended(broker__req *req, log_t *log);
+
 /* Sends the response body (a struct of the API's response type) for req,
  * then frees req (if parked) and lets its connection go on. A response
  * that cannot be encoded closes the connection. */

@@ -74,6 +74,12 @@ struct broker__conn {
   proto_arena *resp_arena; /* response structs (bounded by our own limits) */
   broker__req *current;    /* the parked request, or NULL */
   buf_t gathered;          /* responses not yet sent, only while pumping */
+  /* Logs appended to by this connection's requests whose appends may not
+   * be in the file yet (log_write_out before anything is sent). */
+  /* Only non-empty inside pump() (emptied before it returns, and at
+   * teardown), and logs are freed only from callbacks or at stop, never
+   * inside a handler (log_close frees later): the pointers stay valid. */
+  GPtrArray *appended; /* log_t* (borrowed) */
   bool reading_paused;
   bool closed;
   bool pumping; /* inside pump(): frees wait for its end */
@@ -130,6 +136,7 @@ static const broker__api *api_find(int16_t key) {
 /* ------------------------------------------------------------ lifecycle */
 
 static void conn_free(broker__conn *c) {
+  g_ptr_array_free(c->appended, TRUE);
   buf_free(&c->gathered);
   rxbuf_free(c->rx);
   proto_arena_free(c->req_arena);
@@ -147,9 +154,13 @@ static void req_free(broker__req *req) {
 
 /* Detaches the connection from everything; frees it unless pump() is
  * running on it (pump frees it on the way out). */
+static bool conn_write_out(broker__conn *c);
+
 static void conn_teardown(broker__conn *c) {
   if (c->closed)
     return;
+  /* Nothing is answered any more, but the appends still go to the file. */
+  (void)conn_write_out(c);
   c->closed = true;
   c->conn = NULL;
   g_hash_table_remove(c->b->conns, c);
@@ -279,8 +290,59 @@ static void gather_frame(broker__conn *c, const buf_t *bytes,
   buf_append(&c->gathered, bytes->data + pos, bytes->len - pos);
 }
 
+/* Shared with api_produce.c (declared in both: broker_internal.h is not
+ * part of this change). */
+
+/* Writes out every log this connection appended to since the last call:
+ * before any of its answers leaves (acks=1: in the page cache). false if a
+ * write failed (the log is failed then, and the answers must not go). */
+static bool conn_write_out(broker__conn *c) {
+  bool ok = true;
+  for (guint i = 0; i < c->appended->len; i++) {
+    log_t *log = g_ptr_array_index(c->appended, i);
+    if (log_write_out(log) != KERR_NONE) {
+      env_log(c->b->env, ENV_LOG_ERROR,
+              "connection %" PRIu64 ": writing out the log %s failed; closing "
+              "without answering",
+              c->id, log_dir(log));
+      ok = false;
+    }
+  }
+  g_ptr_array_set_size(c->appended, 0);
+  return ok;
+}
+
+void broker__req_appended(broker__req *req, log_t *log) {
+  broker__conn *c = req->conn;
+  if (!c || c->closed) {
+    int rc = log_write_out(log); /* nobody to answer: just into the file */
+    (void)rc;
+    return;
+  }
+  GPtrArray *a = c->appended;
+  if (a->len > 0 && g_ptr_array_index(a, a->len - 1) == log)
+    return;
+  for (guint i = 0; i + 1 < a->len; i++)
+    if (g_ptr_array_index(a, i) == log)
+      return;
+  g_ptr_array_add(a, log);
+}
+
+/* A write-out failed: the gathered answers are dropped and the connection
+ * closed (the client retries and then gets the log's error). */
+static void conn_abort_answers(broker__conn *c) {
+  c->gathered.len = 0;
+  conn_close(c);
+}
+
 static void conn_flush_gathered(broker__conn *c) {
-  if (c->closed || c->gathered.len == 0)
+  if (c->closed)
+    return;
+  if (c->appended->len > 0 && !conn_write_out(c)) {
+    conn_abort_answers(c);
+    return;
+  }
+  if (c->gathered.len == 0)
     return;
   /* Bytes gather only inside pump(), which keeps c alive while it runs:
    * c is still there after a failing send has closed it. */
@@ -309,6 +371,10 @@ static void send_frame(broker__conn *c, const buf_t *frame,
   }
   if (c->closed)
     return;
+  if (c->appended->len > 0 && !conn_write_out(c)) {
+    conn_abort_answers(c);
+    return;
+  }
   const uint8_t *head = NULL;
   size_t head_len = 0;
   if (c->gathered.len > 0) {
@@ -535,6 +601,7 @@ void broker__on_accept(void *arg, env_conn_t *conn) {
                     b->cfg->socket_request_max_bytes);
   c->req_arena = proto_arena_new(BROKER_REQUEST_ARENA_BYTES_MAX);
   buf_init(&c->gathered);
+  c->appended = g_ptr_array_new();
   c->resp_arena = proto_arena_new(0);
   g_hash_table_add(b->conns, c);
   env_conn_set_cbs(conn, &conn_cbs, c);

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <glib.h>
+#include <glib/gstdio.h>
 #include <inttypes.h>
 #include <string.h>
 
@@ -952,6 +953,145 @@ static void test_random_ops(void) {
   tl_teardown(&t);
 }
 
+/* Bytes of the segment files as the file system sees them (not the log's
+ * own count, which includes appends still in its write buffer). */
+static uint64_t files_size(const tl_env *t, log_t *log) {
+  int64_t bases[4096];
+  size_t n = log_segment_bases(log, bases, G_N_ELEMENTS(bases));
+  CU_ASSERT_FATAL(n <= G_N_ELEMENTS(bases));
+  uint64_t total = 0;
+  for (size_t i = 0; i < n; i++) {
+    char name[64];
+    snprintf(name, sizeof name, "%020" PRId64 ".log", bases[i]);
+    char *path = tl_path(t, name);
+    GStatBuf st;
+    if (g_stat(path, &st) == 0)
+      total += (uint64_t)st.st_size;
+    g_free(path);
+  }
+  return total;
+}
+
+/* Appends are gathered in the log's write buffer: random interleavings of
+ * small, medium and bigger-than-the-buffer appends with reads (a read
+ * right after an append sees it), views, time lookups, log_write_out,
+ * flush, roll, truncation, DeleteRecords, retention, close/reopen and a
+ * free without close, against the model. */
+static void test_write_buffer(void) {
+  uint64_t seed = test_seed();
+  test_rng rng;
+  test_rng_init(&rng, seed ^ 0x5eed);
+  tl_env t;
+  tl_setup(&t);
+  log_config cfg;
+  tl_config(&cfg);
+  cfg.segment_bytes = (int64_t)(1 + test_rng_below(&rng, 3)) << 20;
+  cfg.index_interval_bytes = (int32_t)test_rng_below(&rng, 8192);
+  log_t *log = NULL;
+  CU_ASSERT_EQUAL_FATAL(tl_open(&t, &cfg, 0, 0, &log), 0);
+  model m;
+  model_init(&m);
+  int32_t epoch = 0;
+  int64_t start = 0, ts = 0;
+  for (int step = 0; step < 500; step++) {
+    uint64_t op = test_rng_below(&rng, 100);
+    if (op < 60) {
+      /* Mostly small; sometimes tens of KiB, or past the buffer size. */
+      uint64_t kind = test_rng_below(&rng, 40);
+      int value = kind == 0   ? 600 << 10
+                  : kind < 4  ? (int)test_rng_below(&rng, 200 << 10)
+                  : kind < 10 ? (int)test_rng_below(&rng, 20000)
+                              : (int)test_rng_below(&rng, 1500);
+      int n = 1 + (int)test_rng_below(&rng, 3);
+      ts += (int64_t)test_rng_below(&rng, 3);
+      buf_t b = BUF_INIT;
+      tl_batch(&b, n, ts, test_rng_next(&rng), value / n);
+      log_append_info info;
+      int rc = log_append(log, b.data, b.len, epoch, &info);
+      TEST_EQ_INT(rc, KERR_NONE, seed);
+      if (rc == KERR_NONE) {
+        mbatch mb = {info.base_offset, info.last_offset,
+                     g_bytes_new(b.data, b.len)};
+        g_array_append_val(m.batches, mb);
+        if (test_rng_below(&rng, 3) == 0) {
+          /* A read right after the append sees it. */
+          buf_t got = BUF_INIT;
+          log_read_info ri;
+          TEST_EQ_INT(log_read(log, info.base_offset, 1, LOG_OFFSET_MAX, &got,
+                               &ri),
+                      KERR_NONE, seed);
+          CU_ASSERT(got.len == b.len && memcmp(got.data, b.data, b.len) == 0);
+          TEST_EQ_INT(ri.offset_next, info.last_offset + 1, seed);
+          buf_free(&got);
+        }
+      }
+      buf_free(&b);
+      CU_ASSERT(files_size(&t, log) <= log_size_bytes(log));
+    } else if (op < 66) {
+      CU_ASSERT_EQUAL(log_write_out(log), KERR_NONE);
+      TEST_EQ_INT(files_size(&t, log), log_size_bytes(log), seed);
+    } else if (op < 70) {
+      epoch++;
+    } else if (op < 74 && log_end_offset(log) > start) {
+      int64_t cut = start + (int64_t)test_rng_below(
+                                &rng, (uint64_t)(log_end_offset(log) - start));
+      CU_ASSERT_EQUAL(log_truncate_to(log, cut), KERR_NONE);
+      model_truncate(&m, cut);
+      epoch++;
+      TEST_EQ_INT(files_size(&t, log), log_size_bytes(log), seed);
+    } else if (op < 77) {
+      CU_ASSERT_EQUAL(log_roll(log), KERR_NONE);
+      TEST_EQ_INT(files_size(&t, log), log_size_bytes(log), seed);
+    } else if (op < 80 && log_end_offset(log) > start) {
+      start += (int64_t)test_rng_below(
+          &rng, (uint64_t)(log_end_offset(log) - start) / 4 + 1);
+      CU_ASSERT_EQUAL(log_advance_start_offset(log, start), KERR_NONE);
+    } else if (op < 82) {
+      CU_ASSERT_EQUAL(log_retention_run(log, ts, NULL), KERR_NONE);
+    } else if (op < 86) {
+      CU_ASSERT_EQUAL(tl_flush(&t, log), 0);
+      TEST_EQ_INT(files_size(&t, log), log_size_bytes(log), seed);
+      TEST_EQ_INT(log_recovery_point(log), log_end_offset(log), seed);
+    } else if (op < 90) {
+      check_views_match_reads(log, seed ^ (uint64_t)step);
+    } else if (op < 93) {
+      check_time_lookups(log, &m, &rng, ts, seed);
+    } else if (op < 97) {
+      int64_t rp = test_rng_below(&rng, 2) ? log_recovery_point(log) : 0;
+      int64_t lso = log_start_offset(log);
+      CU_ASSERT_EQUAL(tl_close(&t, log), 0);
+      CU_ASSERT_EQUAL(tl_verify(&t), 0);
+      CU_ASSERT_EQUAL_FATAL(tl_open(&t, &cfg, rp, lso, &log), 0);
+    } else {
+      /* A process that dies after log_write_out keeps the page cache: no
+       * fsync, no close, and everything comes back. */
+      CU_ASSERT_EQUAL(log_write_out(log), KERR_NONE);
+      int64_t rp = log_recovery_point(log);
+      int64_t lso = log_start_offset(log);
+      if (log_idle(log))
+        log_free(log);
+      else
+        CU_ASSERT_EQUAL(tl_close(&t, log), 0);
+      CU_ASSERT_EQUAL_FATAL(tl_open(&t, &cfg, rp, lso, &log), 0);
+    }
+    int64_t want_leo =
+        m.batches->len
+            ? g_array_index(m.batches, mbatch, m.batches->len - 1).last + 1
+            : log_end_offset(log);
+    want_leo = MAX(want_leo, log_start_offset(log));
+    TEST_EQ_INT(log_end_offset(log), want_leo, seed);
+    start = log_start_offset(log);
+    if (step % 40 == 0)
+      check_log_equals_model(log, &m, start, seed);
+  }
+  check_log_equals_model(log, &m, start, seed);
+  check_time_lookups(log, &m, &rng, ts, seed);
+  CU_ASSERT_EQUAL(tl_close(&t, log), 0);
+  CU_ASSERT_EQUAL(tl_verify(&t), 0);
+  model_free(&m);
+  tl_teardown(&t);
+}
+
 /* A segment file cut short behind the log's back (another process): reads
  * through views — with windows mapped before the cut — see only what is
  * left, report the cut batches as CORRUPT_MESSAGE and never touch a page
@@ -1009,5 +1149,6 @@ int suite_log(void) {
       {"start offset and retention", test_start_offset_and_retention},
       {"leader epochs", test_epochs}, {"log append time", test_log_append_time},
       {"checkpoints", test_checkpoints}, {"random operations", test_random_ops},
+      {"write buffer: random interleavings", test_write_buffer},
       {"views of a segment cut short outside", test_view_external_truncate});
 }
