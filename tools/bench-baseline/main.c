@@ -13,15 +13,19 @@
 
 #include "tools/bench-baseline/baseline.h"
 
-static int usage(void) {
-  fprintf(stderr,
+static int usage_to(FILE *out, int status) {
+  fprintf(out,
           "usage: bench-baseline textgen --output FILE --bytes N [--seed S]\n"
           "       bench-baseline kvgen   --output FILE --bytes N [--seed S]\n"
           "       bench-baseline wordcount INPUT OUTPUT\n"
           "       bench-baseline groupsum  INPUT OUTPUT\n"
-          "       bench-baseline time REPORT CMD [ARGS...]\n");
-  return 2;
+          "       bench-baseline time REPORT CMD [ARGS...]\n"
+          "Hand-written baselines and data generators for the compute "
+          "benchmark\n(tools/bench-compute.sh).\n");
+  return status;
 }
+
+static int usage(void) { return usage_to(stderr, 2); }
 
 static int parse_u64(const char *s, uint64_t *out) {
   char *end = NULL;
@@ -97,6 +101,8 @@ int main(int argc, char **argv) {
   if (argc < 2)
     return usage();
   const char *cmd = argv[1];
+  if (strcmp(cmd, "--help") == 0)
+    return usage_to(stdout, 0);
   if (strcmp(cmd, "textgen") == 0 || strcmp(cmd, "kvgen") == 0)
     return run_gen(argc, argv);
   if (strcmp(cmd, "wordcount") == 0 && argc == 4)
