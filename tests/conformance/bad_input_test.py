@@ -501,14 +501,16 @@ def test_admin(bs, data_dir):
     check(create_topic(bs, topic, 1, [("retention.ms", "-1")]) == 0, "CreateTopics %s" % topic)
     check(create_topic(bs, topic) == 36, "CreateTopics again: TOPIC_ALREADY_EXISTS")
     check(create_topic(bs, "bad/name") == 17, "CreateTopics bad/name: INVALID_TOPIC_EXCEPTION")
-    err, msg = alter_configs(bs, topic, [("segment.bytes", 0, "2000"), ("retention.ms", 0, "3600000")])
-    check(err == 0, "IncrementalAlterConfigs segment.bytes=2000 retention.ms=3600000: %d %s" % (err, msg))
+    # retention.ms stays unlimited until the segments are counted below (a
+    # retention check in between would delete the two-hour-old ones).
+    err, msg = alter_configs(bs, topic, [("segment.bytes", 0, "2000"), ("retention.ms", 0, "-1")])
+    check(err == 0, "IncrementalAlterConfigs segment.bytes=2000 retention.ms=-1: %d %s" % (err, msg))
     err, msg = alter_configs(bs, topic, [("segment.bytes", 0, "nope")])
     check(err == 40, "IncrementalAlterConfigs bad value: INVALID_CONFIG (%s)" % msg)
     err, msg = alter_configs(bs, topic, [("cleanup.policy", 2, "compact")])
     check(err == 0, "IncrementalAlterConfigs APPEND cleanup.policy compact")
     cfg = describe_configs(bs, topic)
-    check(cfg.get("segment.bytes") == "2000" and cfg.get("retention.ms") == "3600000" and
+    check(cfg.get("segment.bytes") == "2000" and cfg.get("retention.ms") == "-1" and
           cfg.get("cleanup.policy") == "compact,delete",
           "DescribeConfigs shows them: %s %s %s" % (cfg.get("segment.bytes"),
                                                     cfg.get("retention.ms"), cfg.get("cleanup.policy")))
@@ -518,12 +520,20 @@ def test_admin(bs, data_dir):
     # hours old, so once retention.ms drops to one hour the old segments go.
     old = int(time.time() * 1000) - 7200000
     deadline = time.time() + 10
-    err = 6
-    while err == 6 and time.time() < deadline:  # the log is reopening
-        err = produce(bs, topic, 0, record_batch([(b"k", b"x" * 600)], old))[0]
-        time.sleep(0.05)
-    for i in range(11):
-        produce(bs, topic, 0, record_batch([(b"k%d" % i, b"x" * 600)], old))
+
+    def produce_while_reopening(batch):
+        # A config change reopens the log: NOT_LEADER_OR_FOLLOWER (6) until
+        # it is back, so retry those.
+        err = 6
+        while err == 6 and time.time() < deadline:
+            err = produce(bs, topic, 0, batch)[0]
+            if err == 6:
+                time.sleep(0.05)
+        return err
+
+    errs = [produce_while_reopening(record_batch([(b"k%d" % i, b"x" * 600)], old))
+            for i in range(12)]
+    check(errs == [0] * 12, "12 batches of 600 bytes produced: errors %s" % errs)
     if data_dir:
         segs = segment_files(data_dir, topic)
         check(len(segs) >= 4, "segment.bytes=2000 took effect: %d segment files" % len(segs))
