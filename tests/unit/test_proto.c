@@ -917,6 +917,28 @@ static void test_request_garbage(void) {
 
 /* ---- responses with borrowed pieces ---- */
 
+/* A records field for the pieces tests: null, empty, small (copied into
+ * the frame) or large (listed as a piece), borrowed from pool. */
+static proto_bytes random_records(test_rng *rng, const uint8_t *pool,
+                                  size_t pool_len) {
+  size_t len = 0;
+  switch (test_rng_below(rng, 4)) {
+  case 0:
+    return PROTO_BYTES_NULL;
+  case 1:
+    len = 0;
+    break;
+  case 2:
+    len = 1 + test_rng_below(rng, 600);
+    break;
+  default:
+    len = 1 + test_rng_below(rng, pool_len - 1);
+    break;
+  }
+  size_t off = test_rng_below(rng, pool_len - len + 1);
+  return (proto_bytes){len ? pool + off : NULL, (int32_t)len};
+}
+
 /* A random Fetch response: up to 4 topics of up to 5 partitions, records
  * null, empty, small (copied) or large (pieces), tagged fields set at
  * random (v12: CurrentLeader, SnapshotId), aborted transactions. */
@@ -951,23 +973,7 @@ static proto_fetch_resp *random_fetch(proto_arena *a, test_rng *rng,
       }
       if (test_rng_below(rng, 5) == 0)
         p->snapshot_id.end_offset = 42;
-      size_t len = 0;
-      switch (test_rng_below(rng, 4)) {
-      case 0:
-        p->records = PROTO_BYTES_NULL;
-        continue;
-      case 1:
-        len = 0;
-        break;
-      case 2:
-        len = 1 + test_rng_below(rng, 600);
-        break;
-      default:
-        len = 1 + test_rng_below(rng, pool_len - 1);
-        break;
-      }
-      size_t off = test_rng_below(rng, pool_len - len + 1);
-      p->records = (proto_bytes){len ? pool + off : NULL, (int32_t)len};
+      p->records = random_records(rng, pool, pool_len);
     }
   }
   return r;
@@ -1082,23 +1088,7 @@ static proto_produce_req *random_produce(proto_arena *a, test_rng *rng,
     for (int32_t j = 0; j < np; j++) {
       proto_produce_req_partition_produce_data *p = &t->partition_data.items[j];
       p->index = (int32_t)test_rng_below(rng, 100);
-      size_t len = 0;
-      switch (test_rng_below(rng, 4)) {
-      case 0:
-        p->records = PROTO_BYTES_NULL;
-        continue;
-      case 1:
-        len = 0;
-        break;
-      case 2:
-        len = 1 + test_rng_below(rng, 600);
-        break;
-      default:
-        len = 1 + test_rng_below(rng, pool_len - 1);
-        break;
-      }
-      size_t off = test_rng_below(rng, pool_len - len + 1);
-      p->records = (proto_bytes){len ? pool + off : NULL, (int32_t)len};
+      p->records = random_records(rng, pool, pool_len);
     }
   }
   return r;
