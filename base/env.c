@@ -123,6 +123,11 @@ int env_file_truncate(env_file_t *f, uint64_t size) {
   return f->ops->file_truncate(f, size);
 }
 
+void env_file_advise(env_file_t *f, env_file_advice advice, uint64_t offset,
+                     uint64_t len) {
+  f->ops->file_advise(f, advice, offset, len);
+}
+
 void env_file_fsync(env_file_t *f, env_done_cb cb, void *arg) {
   f->ops->file_fsync(f, cb, arg);
 }

@@ -301,6 +301,28 @@ int env_file_size(env_file_t *file, uint64_t *size)
 int env_file_truncate(env_file_t *file, uint64_t size)
     __attribute__((warn_unused_result));
 
+/* Advice about a file's future, never needed for correctness: an
+ * implementation may ignore it (the simulator ignores both kinds, so they
+ * change nothing in a run), and a failure only loses the effect, so
+ * nothing is returned. Needs ENV_O_WRITE.
+ *
+ *  ENV_ADVICE_RESERVE: give [offset, offset+len) its disk space now,
+ *    without changing the file's size, so that later writes there do less
+ *    work (uv: fallocate with FALLOC_FL_KEEP_SIZE). Space reserved past
+ *    the end of the file is given back by env_file_truncate (any size,
+ *    the current one included).
+ *  ENV_ADVICE_WRITEBACK: start writing the range's unsynced bytes to the
+ *    disk without waiting for it, so that they do not pile up until the
+ *    kernel writes them all at once. It does not make them durable (only
+ *    env_file_fsync does). uv: sync_file_range(SYNC_FILE_RANGE_WRITE), run
+ *    on the thread pool like an fsync. */
+typedef enum env_file_advice {
+  ENV_ADVICE_RESERVE,
+  ENV_ADVICE_WRITEBACK,
+} env_file_advice;
+void env_file_advise(env_file_t *file, env_file_advice advice, uint64_t offset,
+                     uint64_t len);
+
 /* Makes every byte written to the file before this call durable, then calls
  * cb(arg, status) on a later turn (status 0 or -EIO); cb may be NULL.
  *
@@ -418,6 +440,7 @@ typedef struct env_ops {
   int (*file_pread)(env_file_t *, void *, size_t, uint64_t, size_t *);
   int (*file_size)(env_file_t *, uint64_t *);
   int (*file_truncate)(env_file_t *, uint64_t);
+  void (*file_advise)(env_file_t *, env_file_advice, uint64_t, uint64_t);
   void (*file_fsync)(env_file_t *, env_done_cb, void *);
   void (*file_close)(env_file_t *);
   int (*file_view)(env_file_t *, uint64_t, size_t, const uint8_t **);

@@ -479,6 +479,7 @@ const env_ops env_uv__ops = {
     .file_pread = env_uv__file_pread,
     .file_size = env_uv__file_size,
     .file_truncate = env_uv__file_truncate,
+    .file_advise = env_uv__file_advise,
     .file_fsync = env_uv__file_fsync,
     .file_close = env_uv__file_close,
     .file_view = env_uv__file_view,

@@ -26,6 +26,11 @@
  * size fstat reports at that moment, so no page past the end is touched
  * (that would be SIGBUS). If mmap fails, the view is a private copy made
  * with pread, freed on the next turn.
+ *
+ * Advice (env_file_advise): a reserve is one fallocate(FALLOC_FL_KEEP_SIZE)
+ * on the loop (block allocation, no data written); a writeback start is a
+ * sync_file_range(SYNC_FILE_RANGE_WRITE) on the thread pool, sharing the
+ * fsync work item and its keep-the-descriptor-open rule.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -89,17 +94,24 @@ typedef struct env_uv__file {
   GQueue windows; /* of view_window (file_link), for views */
 } env_uv__file;
 
-/* One fsync on the thread pool. */
+/* One fsync, or one writeback start (ENV_ADVICE_WRITEBACK), on the thread
+ * pool. */
 typedef struct fsync_work {
   uv_work_t req;
   env_uv *env;
   env_uv__file *file; /* NULL for a directory fsync */
   int fd;             /* the file's descriptor, or -1 */
+  /* A writeback start of [wb_offset, wb_offset + wb_len) instead of an
+   * fsync when wb_len > 0 (no callback, no status). */
+  uint64_t wb_offset;
+  uint64_t wb_len;
   char *dir_path;     /* a directory to sync too (or only) [owned], or NULL */
   int status;         /* set by the worker */
   env_done_cb cb;
   void *arg;
 } fsync_work;
+
+static void fsync_submit(env_uv *env, fsync_work *work);
 
 static env_uv__file *file_from(env_file_t *file) {
   SL_ASSERT(file != NULL && file->ops == &env_uv__ops);
@@ -433,6 +445,29 @@ int env_uv__file_truncate(env_file_t *f, uint64_t size) {
   return rc == 0 ? 0 : -errno;
 }
 
+void env_uv__file_advise(env_file_t *f, env_file_advice advice,
+                         uint64_t offset, uint64_t len) {
+  env_uv__file *file = file_from(f);
+  SL_ASSERT(!file->closed && !file->env->closing);
+  if (len == 0 || !range_fits(offset, len))
+    return;
+  if (advice == ENV_ADVICE_RESERVE) {
+    /* Advice: EOPNOTSUPP (a file system without fallocate), ENOSPC and
+     * the rest only lose the effect; a write will report its own error. */
+    (void)fallocate(file->fd, FALLOC_FL_KEEP_SIZE, (off_t)offset,
+                    (off_t)len);
+    return;
+  }
+  SL_ASSERT(advice == ENV_ADVICE_WRITEBACK);
+  fsync_work *work = g_new0(fsync_work, 1);
+  work->file = file;
+  work->fd = file->fd;
+  work->wb_offset = offset;
+  work->wb_len = len;
+  file->fsyncs_in_flight++;
+  fsync_submit(file->env, work);
+}
+
 /* Frees the handle once it is closed and no fsync still uses its fd. */
 static void file_release_if_done(env_uv__file *file) {
   if (!file->closed || file->fsyncs_in_flight > 0)
@@ -479,6 +514,12 @@ static int fsync_dir(const char *path) {
 static void fsync_run(uv_work_t *req) {
   fsync_work *work = req->data;
   work->status = 0;
+  if (work->wb_len > 0) {
+    /* Advice: a failure only loses the effect (env.h). */
+    (void)sync_file_range(work->fd, (off64_t)work->wb_offset,
+                          (off64_t)work->wb_len, SYNC_FILE_RANGE_WRITE);
+    return;
+  }
   if (work->fd >= 0)
     work->status = fsync_fd(work->fd);
   if (work->status == 0 && work->dir_path)

@@ -109,6 +109,8 @@ int env_uv__file_pread(env_file_t *file, void *buf, size_t len, uint64_t offset,
                        size_t *n_read);
 int env_uv__file_size(env_file_t *file, uint64_t *size);
 int env_uv__file_truncate(env_file_t *file, uint64_t size);
+void env_uv__file_advise(env_file_t *file, env_file_advice advice,
+                         uint64_t offset, uint64_t len);
 void env_uv__file_fsync(env_file_t *file, env_done_cb cb, void *arg);
 void env_uv__file_close(env_file_t *file);
 int env_uv__file_view(env_file_t *file, uint64_t offset, size_t len,

@@ -129,12 +129,16 @@ static kclient__ppart *kclient__ppart_get(kclient__topic *t, int32_t p) {
  * holds of records the size of the first (so the array does not grow
  * while the batch fills), up to this many; beyond, it doubles. */
 #define KCLIENT__RCBS_RESERVE_MAX 1024
-/* Finished batch records kept for reuse; only callback arrays up to
- * KCLIENT__RCBS_RESERVE_MAX are kept, so the cache holds at most
- * 16 * 24 KiB. */
+/* Finished batch records kept for reuse, with their callback arrays (up
+ * to KCLIENT__RCBS_RESERVE_MAX, 24 KiB) and their byte buffers (up to
+ * KCLIENT__PBATCH_KEEP_BYTES(c), two batches' worth): the next batch is
+ * built in memory that is already mapped rather than in fresh pages the
+ * kernel must fault in and zero. At most 16 * (24 KiB + 2 * batch_bytes). */
 #define KCLIENT__PBATCH_CACHE_MAX 16
+#define KCLIENT__PBATCH_KEEP_BYTES(c) (2 * (size_t)(c)->cfg.batch_bytes + 4096)
 
-/* A zeroed batch record with room for at least `reserve` callbacks. */
+/* A zeroed batch record with room for at least `reserve` callbacks; its
+ * bytes are empty but may have capacity (for batch_builder_new_in). */
 static kclient__pbatch *kclient__pbatch_get(kclient_t *c, size_t reserve) {
   kclient__pbatch *b = c->pbatch_cache;
   if (!b) {
@@ -147,6 +151,7 @@ static kclient__pbatch *kclient__pbatch_get(kclient_t *c, size_t reserve) {
   c->pbatch_cached--;
   kclient__rcb *rcbs = b->rcbs;
   uint32_t cap = b->rcbs_cap;
+  buf_t bytes = b->bytes;
   memset(b, 0, sizeof *b);
   if (cap < reserve) {
     g_free(rcbs);
@@ -155,6 +160,7 @@ static kclient__pbatch *kclient__pbatch_get(kclient_t *c, size_t reserve) {
   }
   b->rcbs = rcbs;
   b->rcbs_cap = cap;
+  b->bytes = bytes;
   return b;
 }
 
@@ -176,8 +182,7 @@ static kclient__pbatch *kclient__batch_open(kclient_t *c, kclient__ppart *pp,
       .extra_attributes = 0,
       .leader_epoch = -1,
   };
-  b->builder = batch_builder_new(&o);
-  buf_init(&b->bytes);
+  b->builder = batch_builder_new_in(&o, &b->bytes);
   b->created_ns = kclient__now_ns(c);
   b->deadline_ns = b->created_ns + kclient__ms_ns(c->cfg.delivery_timeout_ms);
   b->base_seq = -1;
@@ -216,7 +221,9 @@ static void kclient__batch_release(kclient_t *c, kclient__pbatch *b) {
   }
   batch_builder_free(b->builder);
   b->builder = NULL;
-  buf_free(&b->bytes);
+  if (b->bytes.cap > KCLIENT__PBATCH_KEEP_BYTES(c))
+    buf_free(&b->bytes);
+  buf_clear(&b->bytes);
   b->cache_next = c->pbatch_cache;
   c->pbatch_cache = b;
   c->pbatch_cached++;

@@ -420,16 +420,24 @@ struct batch_builder {
   int64_t max_timestamp; /* meaningful once count > 0 */
 };
 
-batch_builder *batch_builder_new(const batch_builder_opts *opts) {
-  SL_ASSERT(opts != NULL);
+batch_builder *batch_builder_new_in(const batch_builder_opts *opts,
+                                    buf_t *room) {
+  SL_ASSERT(opts != NULL && room != NULL);
   SL_ASSERT((opts->extra_attributes & BATCH_ATTR_CODEC_MASK) == 0);
   batch_builder *b = g_new0(batch_builder, 1);
   b->opts = *opts;
-  buf_init(&b->records);
+  b->records = *room;
+  buf_init(room);
+  buf_clear(&b->records);
   buf_reserve(&b->records, BUILDER_BYTES_INITIAL);
   buf_append_zeros(&b->records, BATCH_HEADER_BYTES);
   b->last_delta = -1;
   return b;
+}
+
+batch_builder *batch_builder_new(const batch_builder_opts *opts) {
+  buf_t room = BUF_INIT;
+  return batch_builder_new_in(opts, &room);
 }
 
 /* Writers into room already reserved (batch_builder_add_at reserves the

@@ -232,6 +232,12 @@ typedef struct batch_builder_opts {
 } batch_builder_opts;
 
 batch_builder *batch_builder_new(const batch_builder_opts *opts);
+/* batch_builder_new writing into room's storage: the builder takes it over
+ * (its bytes are discarded, its capacity kept) and room is left empty. A
+ * caller that keeps the buffers of finished batches and passes them back
+ * here builds batch after batch in memory that is already mapped. */
+batch_builder *batch_builder_new_in(const batch_builder_opts *opts,
+                                    buf_t *room);
 /* Adds a record (key/value NULL with len -1 for null; a header key may not
  * be null). offset_delta is the previous record's delta + 1 (so the
  * record's index when only batch_builder_add is used) unless given

@@ -185,7 +185,9 @@ void log_close(log_t *log, log_done_cb cb, void *arg) {
   log->close_arg = arg;
   log->generation++; /* a compaction in flight gives up at its next step */
   if (!log->failed) {
-    (void)log__write_out(log, true); /* a failure fails the flush below */
+    /* A failed write-out fails the flush below. */
+    if (log__write_out(log, true) == 0)
+      log__segment_unreserve(log__active(log));
     log__segment_time_final(log__active(log));
   }
   flush_request(log, log->log_end_offset, true, on_close_flushed, log);
@@ -251,13 +253,45 @@ void log__fail(log_t *log, const char *what, int err) {
 
 void log__hint_reset(log_t *log) { log->hint_valid = false; }
 
+/* Writes len bytes at pos of the active segment, with the disk advice of
+ * LOG__RESERVE_AHEAD_BYTES and LOG__WRITEBACK_STEP_BYTES around it. */
+static int segment_write(log_t *log, log__segment *seg, const uint8_t *p,
+                         size_t len, uint64_t pos) {
+  uint64_t end = pos + len;
+  if (end > seg->reserved_to) {
+    uint64_t limit = (uint64_t)log->cfg.segment_bytes;
+    uint64_t to = MAX(end, MIN(end + LOG__RESERVE_AHEAD_BYTES, limit));
+    env_file_advise(seg->file, ENV_ADVICE_RESERVE, seg->reserved_to,
+                    to - seg->reserved_to);
+    seg->reserved_to = to;
+  }
+  int rc = env_file_pwrite(seg->file, p, len, pos);
+  if (rc == 0 && end >= seg->writeback_from + LOG__WRITEBACK_STEP_BYTES) {
+    env_file_advise(seg->file, ENV_ADVICE_WRITEBACK, seg->writeback_from,
+                    end - seg->writeback_from);
+    seg->writeback_from = end;
+  }
+  return rc;
+}
+
+void log__segment_unreserve(log__segment *seg) {
+  if (seg->reserved_to <= seg->size_bytes)
+    return;
+  /* A truncate to the same size gives back the blocks past the end. */
+  if (env_file_truncate(seg->file, seg->size_bytes) < 0)
+    env_log(seg->log->env, ENV_LOG_WARN,
+            "log %s: cannot release the space reserved past a segment's end",
+            seg->log->dir);
+  seg->reserved_to = seg->size_bytes;
+}
+
 int log__write_out(log_t *log, bool release) {
   int rc = 0;
   if (log->wbuf.len > 0) {
     log__segment *seg = log__active(log);
     SL_ASSERT(log->wbuf_pos + log->wbuf.len == seg->size_bytes);
-    rc = env_file_pwrite(seg->file, log->wbuf.data, log->wbuf.len,
-                         log->wbuf_pos);
+    rc = segment_write(log, seg, log->wbuf.data, log->wbuf.len,
+                       log->wbuf_pos);
     if (rc < 0) {
       /* Leave no partial batch behind (best effort: the log goes offline,
        * and recovery would cut a partial batch anyway). */
@@ -521,6 +555,7 @@ static int roll_at(log_t *log, int64_t base) {
   int rc = log__write_out(log, false);
   if (rc < 0)
     return KERR_KAFKA_STORAGE_ERROR;
+  log__segment_unreserve(old);
   rc = log__segment_deactivate(old);
   if (rc < 0) {
     log__fail(log, "index write on roll", rc);
@@ -607,7 +642,7 @@ static int append_one(log_t *log, const uint8_t *p, size_t len,
     buf_append(&log->wbuf, p, len);
     rc = 0;
   } else {
-    rc = env_file_pwrite(seg->file, p, len, pos);
+    rc = segment_write(log, seg, p, len, pos);
   }
   if (rc < 0) {
     /* Leave no partial batch behind (best effort: the log goes offline,

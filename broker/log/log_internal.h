@@ -40,6 +40,16 @@
  * retention, compaction, close, log_write_out). Batches at least this big
  * are written directly. */
 #define LOG__WRITE_BUFFER_BYTES ((size_t)512 << 10)
+/* Disk advice for the active segment (env_file_advise; the simulator
+ * ignores it). Before bytes are written, space is reserved ahead of them up
+ * to this far (never past segment.bytes), so the file system allocates
+ * blocks a few times per segment rather than on every write; a roll and
+ * a clean close give back what the segment did not use. */
+#define LOG__RESERVE_AHEAD_BYTES ((uint64_t)32 << 20)
+/* Written bytes are handed to the disk (writeback started) each time this
+ * many have gathered, so the kernel never has gigabytes to write at once
+ * while producers wait. */
+#define LOG__WRITEBACK_STEP_BYTES ((uint64_t)4 << 20)
 /* Digits of a segment's base offset in its file names. */
 #define LOG__NAME_DIGITS 20
 #define LOG__EPOCH_CHECKPOINT "leader-epoch-checkpoint"
@@ -122,6 +132,10 @@ typedef struct log__segment {
   bool log_needs_fsync;
   uint32_t fsyncs_in_flight;
   bool doomed; /* removed from the log; freed when its fsyncs are done */
+  /* Disk advice given for the .log while active: space reserved below
+   * reserved_to, writeback started below writeback_from. */
+  uint64_t reserved_to;
+  uint64_t writeback_from;
 } log__segment;
 
 char *log__segment_path(const log_t *log, int64_t base, const char *suffix);
@@ -317,6 +331,9 @@ void log__defer(log_t *log, log_done_cb cb, void *arg, int status);
 /* Writes the buffered appends to the active segment file (0, or an env
  * error: the log is failed then). release: also free the buffer. */
 int log__write_out(log_t *log, bool release);
+/* Gives back the disk space reserved past the active segment's end (a roll,
+ * a close). Best effort: advice only. */
+void log__segment_unreserve(log__segment *seg);
 /* Drops the scan buffer if a huge batch made it grow. */
 void log__release_scan_buf(log_t *log);
 /* Invalidate the read hint (truncation, deletion, compaction). */

@@ -314,6 +314,8 @@ int log__segment_truncate(log__segment *seg, uint64_t pos) {
     if (rc < 0)
       return rc;
     seg->size_bytes = pos;
+    seg->reserved_to = MIN(seg->reserved_to, pos); /* given back */
+    seg->writeback_from = MIN(seg->writeback_from, pos);
     seg->log_needs_fsync = true;
   }
   return segment_rewalk(seg, pos);

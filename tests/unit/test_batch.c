@@ -994,7 +994,10 @@ static void test_record_varint_paths(void) {
 }
 
 /* An uncompressed batch finished into an empty buffer takes over the
- * builder's memory; into a non-empty one it is appended. Same bytes. */
+ * builder's memory; into a non-empty one it is appended. Same bytes. The
+ * first builder writes into a reused buffer (batch_builder_new_in) still
+ * holding old bytes, of random capacity: they are discarded and the room
+ * is left empty. */
 static void test_finish_in_place(void) {
   uint64_t seed = test_seed() ^ 0xF1;
   test_rng rng;
@@ -1002,7 +1005,14 @@ static void test_finish_in_place(void) {
   for (int run = 0; run < 50; run++) {
     batch_codec codec = codecs[test_rng_below(&rng, G_N_ELEMENTS(codecs))];
     batch_builder_opts o = {codec, 0, 1000, -1, -1, -1, 0, -1};
-    batch_builder *a = batch_builder_new(&o);
+    buf_t room = BUF_INIT;
+    size_t junk = test_rng_below(&rng, 3) == 0
+                      ? 0
+                      : (size_t)test_rng_below(&rng, 100000);
+    for (size_t i = 0; i < junk; i++)
+      buf_put_u8(&room, (uint8_t)(0xA5 ^ i));
+    batch_builder *a = batch_builder_new_in(&o, &room);
+    CU_ASSERT(room.data == NULL && room.len == 0 && room.cap == 0);
     batch_builder *b = batch_builder_new(&o);
     int n = 1 + (int)test_rng_below(&rng, 40);
     trec *recs = g_new0(trec, n);

@@ -1094,6 +1094,80 @@ static void test_write_buffer(void) {
   tl_teardown(&t);
 }
 
+/* A segment .log's size and the disk blocks it holds, in bytes. */
+static void segment_disk(const tl_env *t, int64_t base, uint64_t *size,
+                         uint64_t *disk) {
+  char name[64];
+  snprintf(name, sizeof name, "%020" PRId64 ".log", base);
+  char *path = tl_path(t, name);
+  GStatBuf st;
+  CU_ASSERT_EQUAL_FATAL(g_stat(path, &st), 0);
+  g_free(path);
+  *size = (uint64_t)st.st_size;
+  *disk = (uint64_t)st.st_blocks * 512u;
+}
+
+/* The disk advice around appends (LOG__RESERVE_AHEAD_BYTES): the active
+ * segment holds space reserved up to segment.bytes, a rolled segment and a
+ * closed log hold only what their bytes need, sizes never count the
+ * reserve, and every batch reads back as appended (random batch sizes,
+ * below and above the write buffer), also after a reopen. */
+static void test_disk_advice(void) {
+  uint64_t seed = test_seed();
+  test_rng rng;
+  test_rng_init(&rng, seed ^ 0xad71ce);
+  tl_env t;
+  tl_setup(&t);
+  log_config cfg;
+  tl_config(&cfg);
+  cfg.segment_bytes = (int64_t)(4 + test_rng_below(&rng, 5)) << 20;
+  log_t *log = NULL;
+  CU_ASSERT_EQUAL_FATAL(tl_open(&t, &cfg, 0, 0, &log), 0);
+  model m;
+  model_init(&m);
+  int64_t ts = 0;
+  /* Slack for a file system's block rounding and metadata blocks. */
+  const uint64_t slack = (uint64_t)256 << 10;
+  while (log_size_bytes(log) < (uint64_t)cfg.segment_bytes * 3) {
+    int value = test_rng_below(&rng, 4) == 0
+                    ? (int)(512 << 10) + (int)test_rng_below(&rng, 256 << 10)
+                    : 1 + (int)test_rng_below(&rng, 64 << 10);
+    buf_t b = BUF_INIT;
+    tl_batch(&b, 1, ts++, test_rng_next(&rng), value);
+    log_append_info info;
+    TEST_EQ_INT(log_append(log, b.data, b.len, 0, &info), KERR_NONE, seed);
+    mbatch mb = {info.base_offset, info.last_offset,
+                 g_bytes_new(b.data, b.len)};
+    g_array_append_val(m.batches, mb);
+    buf_free(&b);
+  }
+  CU_ASSERT_EQUAL(log_write_out(log), KERR_NONE);
+  TEST_EQ_INT(files_size(&t, log), log_size_bytes(log), seed);
+  int64_t bases[64];
+  size_t n = log_segment_bases(log, bases, G_N_ELEMENTS(bases));
+  CU_ASSERT_FATAL(n >= 3 && n <= G_N_ELEMENTS(bases));
+  uint64_t size, disk;
+  for (size_t i = 0; i + 1 < n; i++) {
+    segment_disk(&t, bases[i], &size, &disk);
+    if (disk > size + slack)
+      fprintf(stderr, "\n  rolled segment %zu holds %" PRIu64 " bytes on disk "
+              "for %" PRIu64 " (seed %" PRIu64 ")\n", i, disk, size, seed);
+    CU_ASSERT(disk <= size + slack);
+  }
+  segment_disk(&t, bases[n - 1], &size, &disk);
+  CU_ASSERT(disk >= (uint64_t)cfg.segment_bytes);
+  check_log_equals_model(log, &m, 0, seed);
+  CU_ASSERT_EQUAL(tl_close(&t, log), 0);
+  segment_disk(&t, bases[n - 1], &size, &disk);
+  CU_ASSERT(disk <= size + slack);
+  CU_ASSERT_EQUAL(tl_verify(&t), 0);
+  CU_ASSERT_EQUAL_FATAL(tl_open(&t, &cfg, 0, 0, &log), 0);
+  check_log_equals_model(log, &m, 0, seed);
+  CU_ASSERT_EQUAL(tl_close(&t, log), 0);
+  model_free(&m);
+  tl_teardown(&t);
+}
+
 /* A segment file cut short behind the log's back (another process): reads
  * through views — with windows mapped before the cut — see only what is
  * left, report the cut batches as CORRUPT_MESSAGE and never touch a page
@@ -1152,5 +1226,6 @@ int suite_log(void) {
       {"leader epochs", test_epochs}, {"log append time", test_log_append_time},
       {"checkpoints", test_checkpoints}, {"random operations", test_random_ops},
       {"write buffer: random interleavings", test_write_buffer},
+      {"disk advice: reserve ahead, give back", test_disk_advice},
       {"views of a segment cut short outside", test_view_external_truncate});
 }
