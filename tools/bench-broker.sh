@@ -34,11 +34,13 @@
 #               behind and a producer keeps writing, against the RSS
 #               before they started and the bytes they are behind.
 #               Target: bounded (growth far below what they are behind).
+#   no CRC      consume again with fetch.verify.crc=false (Kafka's broker
+#               behaviour), for reference: not the target's setting.
 #
 # Knobs (environment): BENCH_ROUNDS (3), BENCH_BYTES (200000000 per
-# throughput run), BENCH_BATCH_BYTES (1048576), BENCH_PEAK_RECORDS (4000000), BENCH_RDKAFKA_RECORDS
-# (2000000), BENCH_REDIS_RECORDS (2000000), BENCH_SLOW_CONSUMERS (4),
-# BENCH_SLOW_SECONDS (10).
+# throughput run), BENCH_BATCH_BYTES (1048576), BENCH_PEAK_RECORDS
+# (4000000), BENCH_RDKAFKA_RECORDS (2000000), BENCH_REDIS_RECORDS
+# (2000000), BENCH_SLOW_CONSUMERS (4), BENCH_SLOW_SECONDS (10).
 # Every process started here is stopped here (by pid, on every exit path);
 # the data lives in a temporary directory under BUILD, removed at the end.
 set -eu
@@ -101,24 +103,29 @@ met() { awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN {
 max() { awk -v a="$1" -v b="$2" 'BEGIN { print (a + 0 > b + 0) ? a : b }'; }
 
 # ------------------------------------------------------------ the broker
-"$bin/sluice-broker" config/server.properties \
-  --override "log.dirs=$tmp/data" \
-  --override "listeners=PLAINTEXT://127.0.0.1:0" \
-  --override "num.partitions=1" 2> "$tmp/broker.log" &
-broker_pid=$!
-addr=
-i=0
-while [ -z "$addr" ]; do
-  addr=$(sed -n 's/.*listening on \([0-9.]*:[0-9]*\).*/\1/p' "$tmp/broker.log" | head -n 1)
-  [ -n "$addr" ] && break
-  if ! kill -0 "$broker_pid" 2>/dev/null || [ "$i" -ge 100 ]; then
-    echo "bench-broker.sh: the broker did not start:" >&2
-    cat "$tmp/broker.log" >&2
-    exit 1
-  fi
-  sleep 0.1
-  i=$((i + 1))
-done
+# start_broker [--override k=v]...: starts it on $tmp/data, sets broker_pid
+# and addr.
+start_broker() {
+  "$bin/sluice-broker" config/server.properties \
+    --override "log.dirs=$tmp/data" \
+    --override "listeners=PLAINTEXT://127.0.0.1:0" \
+    --override "num.partitions=1" "$@" 2> "$tmp/broker.log" &
+  broker_pid=$!
+  addr=
+  i=0
+  while [ -z "$addr" ]; do
+    addr=$(sed -n 's/.*listening on \([0-9.]*:[0-9]*\).*/\1/p' "$tmp/broker.log" | head -n 1)
+    [ -n "$addr" ] && break
+    if ! kill -0 "$broker_pid" 2>/dev/null || [ "$i" -ge 100 ]; then
+      echo "bench-broker.sh: the broker did not start:" >&2
+      cat "$tmp/broker.log" >&2
+      exit 1
+    fi
+    sleep 0.1
+    i=$((i + 1))
+  done
+}
+start_broker
 cores=$(nproc 2>/dev/null || echo "?")
 echo "== broker benchmark: sluice-broker on $addr, $cores cores shared by broker and clients"
 
@@ -197,6 +204,7 @@ for size in 100 1024; do
     "$best_s" "$best_f" "$(ratio "$best_p" "$best_s")" "$(ratio "$best_c" "$best_s")" \
     "$(ratio "$best_p" "$best_f")"
   if [ "$size" = 1024 ]; then
+    sink_1k=$best_s
     pr=$(ratio "$best_p" "$best_s")
     cr=$(ratio "$best_c" "$best_s")
     echo "target: 1 KiB produce >= 0.5 x sink: $pr -> $(met "$pr" ">=" 0.5)"
@@ -330,5 +338,24 @@ awk -v b="$rss_before" -v m="$rss_max" -v behind="$behind_bytes" -v p="$produced
   growth = (m - b) * 1024
   printf "growth / bytes behind: %.3f\n", growth / behind
   printf "target: memory bounded under a slow consumer: %s\n", (growth < behind / 10) ? "met" : "NOT met" }'
+stop_pid "$broker_pid"
+broker_pid=
+
+# ------------------------ (e) consume without the broker's CRC check
+# For reference, not the target's setting: fetch.verify.crc=false does what
+# Kafka's broker does (only the consumer checks CRCs). Same data (the 1 KiB
+# topic of (a)), the broker restarted with the override.
+echo
+echo "-- consume (1 KiB) with fetch.verify.crc=false: the consumer alone checks CRCs, as with Kafka's broker"
+start_broker --override fetch.verify.crc=false
+best_nc=0
+r=1
+while [ "$r" -le "$rounds" ]; do
+  set -- $(perf_consume t1024-1 $((bytes / 1024)))
+  need 2 "$@"
+  best_nc=$(max "$best_nc" "$2")
+  r=$((r + 1))
+done
+echo "consume $best_nc MB/s, $(ratio "$best_nc" "$sink_1k") x sink (the sink of (a)); with the default check: see (a)"
 stop_pid "$broker_pid"
 broker_pid=

@@ -805,7 +805,7 @@ static int32_t epoch_for(const log_t *log, epoch_range *r, int64_t last) {
  * this segment answered (even with nothing), false to try the next one. On
  * success with batches, (*data, *len) is a view of them (env_file_view). */
 static int read_segment(log_t *log, size_t seg_i, int64_t offset,
-                        size_t max_bytes, int64_t offset_max,
+                        size_t max_bytes, int64_t offset_max, bool check_crc,
                         const uint8_t **data, size_t *len, log_read_info *info,
                         bool *stop) {
   log__segment *seg = g_ptr_array_index(log->segments, seg_i);
@@ -869,7 +869,8 @@ static int read_segment(log_t *log, size_t seg_i, int64_t offset,
     batch_header h;
     bool ok = total >= BATCH_HEADER_BYTES && (uint64_t)total <= got - off &&
               batch_header_parse(p + off, BATCH_HEADER_BYTES, &h) == KERR_NONE;
-    ok = ok && log__batch_check(p + off, (size_t)total, &h, true) == KERR_NONE;
+    ok = ok &&
+         log__batch_check(p + off, (size_t)total, &h, check_crc) == KERR_NONE;
     int64_t last = ok ? batch_last_offset(&h) : 0;
     ok = ok && h.base_offset > prev && h.base_offset >= seg->base_offset &&
          last <= limit && epoch_for(log, &epochs, last) == h.leader_epoch;
@@ -921,7 +922,16 @@ static int read_segment(log_t *log, size_t seg_i, int64_t offset,
 int log_read_view(log_t *log, int64_t offset, size_t max_bytes,
                   int64_t offset_max, const uint8_t **data, size_t *len,
                   log_read_info *info) {
+  return log_read_view_flags(log, offset, max_bytes, offset_max, 0, data, len,
+                             info);
+}
+
+int log_read_view_flags(log_t *log, int64_t offset, size_t max_bytes,
+                        int64_t offset_max, unsigned flags,
+                        const uint8_t **data, size_t *len,
+                        log_read_info *info) {
   SL_ASSERT(log && data && len && info);
+  SL_ASSERT((flags & ~LOG_READ_NO_CRC) == 0);
   *data = NULL;
   *len = 0;
   info->log_start_offset = log->log_start_offset;
@@ -942,8 +952,8 @@ int log_read_view(log_t *log, int64_t offset, size_t max_bytes,
   SL_ASSERT(i >= 0);
   for (; (guint)i < log->segments->len; i++) {
     bool stop = false;
-    int rc = read_segment(log, (size_t)i, offset, max_bytes, offset_max, data,
-                          len, info, &stop);
+    int rc = read_segment(log, (size_t)i, offset, max_bytes, offset_max,
+                          !(flags & LOG_READ_NO_CRC), data, len, info, &stop);
     if (rc != KERR_NONE) {
       *data = NULL;
       *len = 0;

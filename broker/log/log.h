@@ -296,6 +296,19 @@ int log_read_view(log_t *log, int64_t offset, size_t max_bytes,
                   int64_t offset_max, const uint8_t **data, size_t *len,
                   log_read_info *info) __attribute__((warn_unused_result));
 
+/* log_read_view with flags (0 = log_read_view). LOG_READ_NO_CRC leaves out
+ * the CRC check, nothing else (magic, sizes, offsets and leader epochs are
+ * still checked): what Kafka's broker does on a fetch, leaving the CRC to
+ * the consumer (check.crcs). Bit rot inside a batch's CRC range then goes
+ * out undetected by the log. The broker uses it only when
+ * fetch.verify.crc=false. */
+#define LOG_READ_NO_CRC 1u
+int log_read_view_flags(log_t *log, int64_t offset, size_t max_bytes,
+                        int64_t offset_max, unsigned flags,
+                        const uint8_t **data, size_t *len,
+                        log_read_info *info)
+    __attribute__((warn_unused_result));
+
 /* ListOffsets by timestamp: the first offset (in offset order) whose record
  * timestamp is >= timestamp_ms, and that record's timestamp; *offset = -1
  * (and *found_ts = -1) if there is none. Records below the log start offset

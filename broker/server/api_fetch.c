@@ -137,7 +137,9 @@ static void read_partition(broker__req *req, fetch_read *fr, const char *topic,
   log_read_info info;
   const uint8_t *data = NULL;
   size_t got = 0;
-  err = log_read_view(p->log, fp->fetch_offset, want, end, &data, &got, &info);
+  unsigned flags = b->cfg->fetch_verify_crc ? 0 : LOG_READ_NO_CRC;
+  err = log_read_view_flags(p->log, fp->fetch_offset, want, end, flags, &data,
+                            &got, &info);
   if (err != KERR_NONE) {
     o->error_code = (int16_t)err;
     fr->any_error = true;

@@ -102,6 +102,11 @@ typedef struct broker_config {
    * the page-cache view. Off by default: on loopback it made consumers
    * slower (docs/broker.md, "The fetch path"). */
   bool fetch_sendfile;
+  /* fetch.verify.crc (true; Sluice's own): check every fetched batch's CRC
+   * before it is sent, as every log read does (issue 3's promise: bit rot
+   * is reported, never sent). false does what Kafka's broker does: the
+   * consumer checks (check.crcs); the other batch checks stay. */
+  bool fetch_verify_crc;
   int64_t retention_check_interval_ms; /* log.retention.check.interval.ms */
   int64_t checkpoint_interval_ms; /* log.flush.offset.checkpoint.interval.ms */
   int64_t cleaner_backoff_ms;     /* log.cleaner.backoff.ms (15000) */

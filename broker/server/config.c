@@ -243,6 +243,7 @@ static const char *const broker_keys[] = {
     "cluster.id",
     "delete.topic.enable",
     "fetch.sendfile.enable",
+    "fetch.verify.crc",
     "group.initial.rebalance.delay.ms",
     "group.max.session.timeout.ms",
     "group.min.session.timeout.ms",
@@ -550,7 +551,9 @@ static int load_limits(const config_t *c, broker_config *cfg, char *err,
       config_get_bool(c, "delete.topic.enable", true,
                       &cfg->delete_topic_enable, err, err_len) < 0 ||
       config_get_bool(c, "fetch.sendfile.enable", false, &cfg->fetch_sendfile,
-                      err, err_len) < 0)
+                      err, err_len) < 0 ||
+      config_get_bool(c, "fetch.verify.crc", true, &cfg->fetch_verify_crc, err,
+                      err_len) < 0)
     return BROKER_ERR_CONFIG;
   if (get_i64(c, "socket.request.max.bytes", PROTO_FRAME_BYTES_MAX_DEFAULT,
               PROTO_REQUEST_FRAME_BYTES_MIN + 64, INT32_MAX, &v, err,

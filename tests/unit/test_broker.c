@@ -1373,7 +1373,8 @@ static void test_config_parse(void) {
                      "log.retention.hours=2\n"
                      "log.segment.bytes=1048576\n"
                      "auto.create.topics.enable=false\n"
-                     "log.cleanup.policy=compact\n";
+                     "log.cleanup.policy=compact\n"
+                     "fetch.verify.crc=false\n";
   config_t *c = config_new();
   char err[256] = "";
   CU_ASSERT_EQUAL_FATAL(config_parse(c, text, strlen(text), err, sizeof err),
@@ -1392,11 +1393,21 @@ static void test_config_parse(void) {
   CU_ASSERT_FALSE(cfg.auto_create_topics);
   CU_ASSERT_TRUE(cfg.log_defaults.cleanup_compact);
   CU_ASSERT_FALSE(cfg.log_defaults.cleanup_delete);
+  CU_ASSERT_FALSE(cfg.fetch_verify_crc);
+  CU_ASSERT_FALSE(cfg.fetch_sendfile);
   broker_config_clear(&cfg);
+  /* Sluice's own fetch switches default to checking CRCs, no sendfile. */
+  config_t *minimal = config_new();
+  CU_ASSERT_EQUAL_FATAL(broker_config_load(minimal, &cfg, err, sizeof err), 0);
+  CU_ASSERT_TRUE(cfg.fetch_verify_crc);
+  CU_ASSERT_FALSE(cfg.fetch_sendfile);
+  broker_config_clear(&cfg);
+  config_free(minimal);
   /* Bad values name the key. */
   const char *bad[] = {"num.partitions=0", "listeners=SSL://h:1",
                        "listeners=PLAINTEXT://h:99999", "log.segment.bytes=5",
-                       "log.cleanup.policy=shred", "node.id=-1"};
+                       "log.cleanup.policy=shred", "node.id=-1",
+                       "fetch.verify.crc=maybe"};
   for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
     CU_ASSERT_EQUAL(config_set_assignment(c, bad[i]), 0);
     err[0] = '\0';
