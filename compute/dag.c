@@ -11,9 +11,11 @@
  */
 #include <gvc.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/assert.h"
+#include "compute/blockstore.h"
 #include "compute/internal.h"
 
 static const char *stage_kind(const cm__stage *st) {
@@ -147,25 +149,40 @@ int cm_ctx_render_last_job(cm_ctx *ctx, const char *path, GError **err) {
                 "%s: the DAG file must end in .dot or .svg", path);
     return -1;
   }
+  /* Rendered into memory, written by the blockstore (the engine's one door
+   * to the file system). */
   Agraph_t *g = build_graph(ctx->last_job);
-  int rc = 0;
+  char *text = NULL;
+  size_t len = 0;
+  bool rendered;
   if (svg) {
     GVC_t *gvc = gvContext();
-    rc = gvLayout(gvc, g, "dot") == 0 &&
-                 gvRenderFilename(gvc, g, "svg", path) == 0
-             ? 0
-             : -1;
+    unsigned int n = 0;
+    rendered = gvLayout(gvc, g, "dot") == 0 &&
+               gvRenderData(gvc, g, "svg", &text, &n) == 0;
+    len = n;
     gvFreeLayout(gvc, g);
     gvFreeContext(gvc);
   } else {
-    FILE *f = fopen(path, "w");
-    rc = f && agwrite(g, f) == 0 ? 0 : -1;
-    if (f && fclose(f) != 0)
-      rc = -1;
+    /* agwrite writes to a FILE: an in-memory one. */
+    FILE *mem = open_memstream(&text, &len);
+    rendered = mem && agwrite(g, mem) == 0;
+    if (mem && fclose(mem) != 0)
+      rendered = false;
   }
   agclose(g);
-  if (rc != 0)
-    g_set_error(err, CM_ERROR, CM_ERROR_IO, "cannot write %s", path);
+  int rc;
+  if (!rendered) {
+    g_set_error(err, CM_ERROR, CM_ERROR_IO, "cannot draw the DAG for %s",
+                path);
+    rc = -1;
+  } else {
+    rc = blk_write_file(path, text, len, err);
+  }
+  if (svg && text)
+    gvFreeRenderData(text);
+  else
+    free(text);
   return rc;
 }
 

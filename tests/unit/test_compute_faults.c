@@ -305,6 +305,12 @@ static void test_concurrent_stages(void) {
    * layout keeps font caches that LeakSanitizer would report here. */
   CU_ASSERT_EQUAL(cm_ctx_render_last_job(ctx, "/x/job.png", &err), -1);
   g_clear_error(&err);
+  /* A directory that does not exist: the write fails and says where. */
+  char *bad = g_build_filename(tmp, "no-such-dir", "job.dot", NULL);
+  CU_ASSERT_EQUAL(cm_ctx_render_last_job(ctx, bad, &err), -1);
+  CU_ASSERT(err && strstr(err->message, "no-such-dir") != NULL);
+  g_clear_error(&err);
+  g_free(bad);
   g_free(dot);
   test_rm_tree(tmp);
   g_free(tmp);
