@@ -17,6 +17,7 @@
 #include "base/assert.h"
 #include "base/crc32c.h"
 #include "base/env.h"
+#include "base/splitmix.h"
 #include "sim/selftest.h"
 
 #define RECORD_HEADER_BYTES 8u
@@ -86,13 +87,6 @@ uint64_t sim_selftest_digest(const uint8_t *body, size_t len) {
  * left by a crash) never passes. */
 static uint32_t record_check(const uint8_t *rec, size_t body_len) {
   return crc32c_extend(crc32c(rec, 4), rec + RECORD_HEADER_BYTES, body_len);
-}
-
-static uint64_t splitmix_next(uint64_t *x) {
-  uint64_t z = (*x += UINT64_C(0x9E3779B97F4A7C15));
-  z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-  z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-  return z ^ (z >> 31);
 }
 
 static void put_be16(uint8_t *p, uint16_t v) {
@@ -445,7 +439,7 @@ static size_t frame_build(st_node *n, st_conn *c) {
   uint64_t x = env_rand_u64(n->env);
   for (size_t i = 0; i < payload_len; i += 8) {
     uint8_t word[8];
-    put_be64(word, splitmix_next(&x));
+    put_be64(word, splitmix64_next(&x));
     size_t k = payload_len - i < 8 ? payload_len - i : 8;
     memcpy(payload + i, word, k);
   }

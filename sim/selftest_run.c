@@ -514,23 +514,13 @@ static void draw_swarm(st_harness *h) {
 
 /* -------------------------------------------------------------- setup */
 
-static uint64_t splitmix(uint64_t *x) {
-  uint64_t z = (*x += UINT64_C(0x9E3779B97F4A7C15));
-  z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-  z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-  return z ^ (z >> 31);
-}
-
 /* Network knobs vary per seed too; they must be fixed before the sim
  * exists, so they come from their own function of the seed. */
 static void draw_sim_options(const sim_selftest_opts *o, sim_options *so) {
-  static const double split_choices[] = {0.0, 0.25, 0.5, 0.95};
   uint64_t x = o->seed ^ UINT64_C(0x53454c4654455354);
   sim_options_default(so, o->seed);
   so->conn_timeout_ns = CONN_TIMEOUT_NS;
-  so->chunk_split_probability = split_choices[splitmix(&x) % 4];
-  so->link_latency_min_ns = (20 + splitmix(&x) % 200) * 1000;
-  so->link_latency_mean_extra_ns = (splitmix(&x) % 1000) * 1000;
+  sim_options_draw_links(so, &x);
   so->clock_skew_max_ns = 50 * MS_NS;
   so->keep_trace = o->keep_trace || o->trace_out != NULL;
   so->log_level = o->log_level;

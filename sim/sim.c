@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "base/assert.h"
+#include "base/splitmix.h"
 #include "sim/sim_internal.h"
 
 /* Stream tags: arbitrary distinct constants ("NET\0", "DSK\0", ...). */
@@ -38,6 +39,13 @@ void sim_options_default(sim_options *opts, uint64_t seed) {
   opts->clock_skew_max_ns = 0;
   opts->keep_trace = false;
   opts->log_level = ENV_LOG_ERROR + 1; /* none */
+}
+
+void sim_options_draw_links(sim_options *opts, uint64_t *x) {
+  static const double split_choices[] = {0.0, 0.25, 0.5, 0.95};
+  opts->chunk_split_probability = split_choices[splitmix64_next(x) % 4];
+  opts->link_latency_min_ns = (20 + splitmix64_next(x) % 200) * 1000;
+  opts->link_latency_mean_extra_ns = (splitmix64_next(x) % 1000) * 1000;
 }
 
 static bool options_valid(const sim_options *o) {

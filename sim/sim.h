@@ -100,6 +100,15 @@ typedef struct sim_options {
 /* Fills opts with the defaults above and the given seed. */
 void sim_options_default(sim_options *opts, uint64_t seed);
 
+/* Swarm testing: link settings that vary with the seed, drawn in this
+ * order from *x (a splitmix64 state, base/splitmix.h, that the caller
+ * seeds from the run's seed and its own salt, and may draw more from
+ * afterwards): chunk_split_probability (0, 0.25, 0.5 or 0.95),
+ * link_latency_min_ns (20..219 us), link_latency_mean_extra_ns
+ * (0..999 us). They must be fixed before sim_new, hence not the sim's
+ * own streams. */
+void sim_options_draw_links(sim_options *opts, uint64_t *x);
+
 sim_t *sim_new(const sim_options *opts);
 void sim_free(sim_t *sim); /* stops all live nodes; NULL is fine */
 

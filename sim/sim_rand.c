@@ -11,14 +11,8 @@
 #include <math.h>
 
 #include "base/assert.h"
+#include "base/splitmix.h"
 #include "sim/sim_internal.h"
-
-static uint64_t splitmix64_next(uint64_t *state) {
-  uint64_t z = (*state += UINT64_C(0x9E3779B97F4A7C15));
-  z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-  z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-  return z ^ (z >> 31);
-}
 
 static uint64_t rotl64(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 

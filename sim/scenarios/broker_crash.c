@@ -21,6 +21,7 @@
 #include <glib.h>
 
 #include "base/assert.h"
+#include "base/splitmix.h"
 #include "broker/client/client.h"
 #include "broker/log/batch.h"
 #include "broker/server/broker.h"
@@ -727,24 +728,14 @@ static void broker_setup(broker_config *cfg) {
   cfg->log_defaults.flush_messages = 1;
 }
 
-static uint64_t splitmix(uint64_t *x) {
-  uint64_t z = (*x += UINT64_C(0x9E3779B97F4A7C15));
-  z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-  z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-  return z ^ (z >> 31);
-}
-
 /* Network knobs are fixed before the sim exists, so they come from their
  * own function of the seed. */
 static void draw_sim_options(const sim_scenario_opts *o, sim_options *so) {
-  static const double split_choices[] = {0.0, 0.25, 0.5, 0.95};
   uint64_t x = o->seed ^ UINT64_C(0x42524f4b45524352);
   sim_options_default(so, o->seed);
   so->conn_timeout_ns = CONN_TIMEOUT_NS;
-  so->chunk_split_probability = split_choices[splitmix(&x) % 4];
-  so->link_latency_min_ns = (20 + splitmix(&x) % 200) * 1000;
-  so->link_latency_mean_extra_ns = (splitmix(&x) % 1000) * 1000;
-  so->fsync_latency_mean_extra_ns = (100 + splitmix(&x) % 2000) * 1000;
+  sim_options_draw_links(so, &x);
+  so->fsync_latency_mean_extra_ns = (100 + splitmix64_next(&x) % 2000) * 1000;
   so->keep_trace = o->keep_trace || o->trace_out != NULL;
   so->log_level = o->log_level;
 }
