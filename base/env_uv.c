@@ -17,6 +17,7 @@
 
 #include "base/assert.h"
 #include "base/env_uv_private.h"
+#include "base/splitmix.h"
 
 #define NS_PER_MS UINT64_C(1000000)
 
@@ -283,13 +284,6 @@ static bool op_timer_cancel(env_t *e, uint64_t timer_id) {
 }
 
 /* --------------------------------------------------------- randomness */
-
-static uint64_t splitmix64_next(uint64_t *state) {
-  uint64_t z = (*state += UINT64_C(0x9E3779B97F4A7C15));
-  z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-  z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-  return z ^ (z >> 31);
-}
 
 static uint64_t rotl64(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 

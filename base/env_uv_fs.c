@@ -445,8 +445,8 @@ int env_uv__file_truncate(env_file_t *f, uint64_t size) {
   return rc == 0 ? 0 : -errno;
 }
 
-void env_uv__file_advise(env_file_t *f, env_file_advice advice,
-                         uint64_t offset, uint64_t len) {
+void env_uv__file_advise(env_file_t *f, env_file_advice advice, uint64_t offset,
+                         uint64_t len) {
   env_uv__file *file = file_from(f);
   SL_ASSERT(!file->closed && !file->env->closing);
   if (len == 0 || !range_fits(offset, len))
@@ -454,8 +454,7 @@ void env_uv__file_advise(env_file_t *f, env_file_advice advice,
   if (advice == ENV_ADVICE_RESERVE) {
     /* Advice: EOPNOTSUPP (a file system without fallocate), ENOSPC and
      * the rest only lose the effect; a write will report its own error. */
-    (void)fallocate(file->fd, FALLOC_FL_KEEP_SIZE, (off_t)offset,
-                    (off_t)len);
+    (void)fallocate(file->fd, FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)len);
     return;
   }
   SL_ASSERT(advice == ENV_ADVICE_WRITEBACK);

@@ -173,8 +173,7 @@ int cm_ctx_render_last_job(cm_ctx *ctx, const char *path, GError **err) {
   agclose(g);
   int rc;
   if (!rendered) {
-    g_set_error(err, CM_ERROR, CM_ERROR_IO, "cannot draw the DAG for %s",
-                path);
+    g_set_error(err, CM_ERROR, CM_ERROR_IO, "cannot draw the DAG for %s", path);
     rc = -1;
   } else {
     rc = blk_write_file(path, text, len, err);

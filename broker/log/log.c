@@ -290,8 +290,7 @@ int log__write_out(log_t *log, bool release) {
   if (log->wbuf.len > 0) {
     log__segment *seg = log__active(log);
     SL_ASSERT(log->wbuf_pos + log->wbuf.len == seg->size_bytes);
-    rc = segment_write(log, seg, log->wbuf.data, log->wbuf.len,
-                       log->wbuf_pos);
+    rc = segment_write(log, seg, log->wbuf.data, log->wbuf.len, log->wbuf_pos);
     if (rc < 0) {
       /* Leave no partial batch behind (best effort: the log goes offline,
        * and recovery would cut a partial batch anyway). */

@@ -305,8 +305,7 @@ int log_read_view(log_t *log, int64_t offset, size_t max_bytes,
 #define LOG_READ_NO_CRC 1u
 int log_read_view_flags(log_t *log, int64_t offset, size_t max_bytes,
                         int64_t offset_max, unsigned flags,
-                        const uint8_t **data, size_t *len,
-                        log_read_info *info)
+                        const uint8_t **data, size_t *len, log_read_info *info)
     __attribute__((warn_unused_result));
 
 /* ListOffsets by timestamp: the first offset (in offset order) whose record

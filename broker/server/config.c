@@ -548,8 +548,8 @@ static int load_limits(const config_t *c, broker_config *cfg, char *err,
   cfg->num_partitions = (int32_t)v;
   if (config_get_bool(c, "auto.create.topics.enable", true,
                       &cfg->auto_create_topics, err, err_len) < 0 ||
-      config_get_bool(c, "delete.topic.enable", true,
-                      &cfg->delete_topic_enable, err, err_len) < 0 ||
+      config_get_bool(c, "delete.topic.enable", true, &cfg->delete_topic_enable,
+                      err, err_len) < 0 ||
       config_get_bool(c, "fetch.sendfile.enable", false, &cfg->fetch_sendfile,
                       err, err_len) < 0 ||
       config_get_bool(c, "fetch.verify.crc", true, &cfg->fetch_verify_crc, err,

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/splitmix.h"
 #include "tests/unit/testutil.h"
 
 #define SUITE(name) int suite_##name(void);
@@ -42,12 +43,7 @@ uint64_t test_seed(void) {
 
 void test_rng_init(test_rng *r, uint64_t seed) { r->state = seed; }
 
-uint64_t test_rng_next(test_rng *r) {
-  uint64_t z = (r->state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
+uint64_t test_rng_next(test_rng *r) { return splitmix64_next(&r->state); }
 
 uint64_t test_rng_below(test_rng *r, uint64_t bound) {
   return bound ? test_rng_next(r) % bound : 0;

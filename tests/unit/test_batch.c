@@ -1006,9 +1006,8 @@ static void test_finish_in_place(void) {
     batch_codec codec = codecs[test_rng_below(&rng, G_N_ELEMENTS(codecs))];
     batch_builder_opts o = {codec, 0, 1000, -1, -1, -1, 0, -1};
     buf_t room = BUF_INIT;
-    size_t junk = test_rng_below(&rng, 3) == 0
-                      ? 0
-                      : (size_t)test_rng_below(&rng, 100000);
+    size_t junk =
+        test_rng_below(&rng, 3) == 0 ? 0 : (size_t)test_rng_below(&rng, 100000);
     for (size_t i = 0; i < junk; i++)
       buf_put_u8(&room, (uint8_t)(0xA5 ^ i));
     batch_builder *a = batch_builder_new_in(&o, &room);

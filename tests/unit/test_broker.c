@@ -1404,9 +1404,12 @@ static void test_config_parse(void) {
   broker_config_clear(&cfg);
   config_free(minimal);
   /* Bad values name the key. */
-  const char *bad[] = {"num.partitions=0", "listeners=SSL://h:1",
-                       "listeners=PLAINTEXT://h:99999", "log.segment.bytes=5",
-                       "log.cleanup.policy=shred", "node.id=-1",
+  const char *bad[] = {"num.partitions=0",
+                       "listeners=SSL://h:1",
+                       "listeners=PLAINTEXT://h:99999",
+                       "log.segment.bytes=5",
+                       "log.cleanup.policy=shred",
+                       "node.id=-1",
                        "fetch.verify.crc=maybe"};
   for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
     CU_ASSERT_EQUAL(config_set_assignment(c, bad[i]), 0);

@@ -1489,8 +1489,8 @@ static void test_files_advise(void) {
   files_setup(&fe);
   char *path = files_path(&fe, "advised");
   env_file_t *file;
-  int rc = env_file_open(fe.env, path,
-                         ENV_O_READ | ENV_O_WRITE | ENV_O_CREATE, &file);
+  int rc = env_file_open(fe.env, path, ENV_O_READ | ENV_O_WRITE | ENV_O_CREATE,
+                         &file);
   CU_ASSERT_EQUAL_FATAL(rc, 0);
   size_t len = (size_t)1 << 20;
   uint64_t ahead = (uint64_t)16 << 20;
@@ -1741,7 +1741,6 @@ int suite_env_uv(void) {
       {"free_with_open_handles", test_free_with_open_handles},
       {"files_read_write", test_files_read_write},
       {"files_names", test_files_names}, {"files_errors", test_files_errors},
-      {"files_fsync", test_files_fsync},
-      {"files_advise", test_files_advise},
+      {"files_fsync", test_files_fsync}, {"files_advise", test_files_advise},
       {"tcp_sendv_files", test_tcp_sendv_files});
 }

@@ -1150,8 +1150,10 @@ static void test_disk_advice(void) {
   for (size_t i = 0; i + 1 < n; i++) {
     segment_disk(&t, bases[i], &size, &disk);
     if (disk > size + slack)
-      fprintf(stderr, "\n  rolled segment %zu holds %" PRIu64 " bytes on disk "
-              "for %" PRIu64 " (seed %" PRIu64 ")\n", i, disk, size, seed);
+      fprintf(stderr,
+              "\n  rolled segment %zu holds %" PRIu64 " bytes on disk "
+              "for %" PRIu64 " (seed %" PRIu64 ")\n",
+              i, disk, size, seed);
     CU_ASSERT(disk <= size + slack);
   }
   segment_disk(&t, bases[n - 1], &size, &disk);

@@ -439,13 +439,12 @@ static void test_no_crc_reads(void) {
     const uint8_t *view = NULL;
     size_t got = 0;
     log_read_info info;
-    int rc = log_read_view_flags(log, first, 1, LOG_OFFSET_MAX,
-                                 LOG_READ_NO_CRC, &view, &got, &info);
-    bool returned_rot = rc == KERR_NONE && got == s.len &&
-                        view[byte] == rot &&
-                        memcmp(view, seg + s.at, byte) == 0 &&
-                        memcmp(view + byte + 1, seg + s.at + byte + 1,
-                               s.len - byte - 1) == 0;
+    int rc = log_read_view_flags(log, first, 1, LOG_OFFSET_MAX, LOG_READ_NO_CRC,
+                                 &view, &got, &info);
+    bool returned_rot =
+        rc == KERR_NONE && got == s.len && view[byte] == rot &&
+        memcmp(view, seg + s.at, byte) == 0 &&
+        memcmp(view + byte + 1, seg + s.at + byte + 1, s.len - byte - 1) == 0;
     /* Records: only the CRC covers them. Header fields under the CRC
      * (attributes .. record count): returned as they are, or caught by the
      * offset checks (the last offset delta). Before the CRC: caught. */

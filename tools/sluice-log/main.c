@@ -31,6 +31,7 @@
 #include "base/buf.h"
 #include "base/env.h"
 #include "base/env_uv.h"
+#include "base/splitmix.h"
 #include "broker/kerr.h"
 #include "broker/log/batch.h"
 #include "broker/log/log.h"
@@ -523,13 +524,6 @@ static bool parse_codec(const char *s, batch_codec *out) {
   return false;
 }
 
-static uint64_t splitmix(uint64_t *s) {
-  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
 typedef struct gen_opts {
   int64_t records, value_bytes, keys, tombstones_pct, timestamp;
   batch_codec codec;
@@ -544,12 +538,13 @@ static int gen_batch(gen_opts *g, buf_t *out) {
   char *val = g_malloc((size_t)g->value_bytes + 1);
   for (int64_t i = 0; i < g->records; i++) {
     char key[32];
-    int kl = g->keys > 0 ? snprintf(key, sizeof key, "key-%" PRIu64,
-                                    splitmix(&g->rng) % (uint64_t)g->keys)
-                         : -1;
-    bool tomb = (int64_t)(splitmix(&g->rng) % 100) < g->tombstones_pct;
+    int kl = g->keys > 0
+                 ? snprintf(key, sizeof key, "key-%" PRIu64,
+                            splitmix64_next(&g->rng) % (uint64_t)g->keys)
+                 : -1;
+    bool tomb = (int64_t)(splitmix64_next(&g->rng) % 100) < g->tombstones_pct;
     for (int64_t j = 0; j < g->value_bytes; j++)
-      val[j] = (char)('a' + splitmix(&g->rng) % 26);
+      val[j] = (char)('a' + splitmix64_next(&g->rng) % 26);
     batch_builder_add(b, g->timestamp++, kl < 0 ? NULL : key, kl,
                       tomb ? NULL : val, tomb ? -1 : (int32_t)g->value_bytes,
                       NULL, 0);
