@@ -259,8 +259,12 @@ static int segment_write(log_t *log, log__segment *seg, const uint8_t *p,
                          size_t len, uint64_t pos) {
   uint64_t end = pos + len;
   if (end > seg->reserved_to) {
+    /* Ahead by half of what the segment holds, so a partition that gets
+     * little data reserves little (many partitions share the disk). */
+    uint64_t ahead = MIN(LOG__RESERVE_AHEAD_BYTES,
+                         MAX(end / 2, (uint64_t)LOG__WRITE_BUFFER_BYTES));
     uint64_t limit = (uint64_t)log->cfg.segment_bytes;
-    uint64_t to = MAX(end, MIN(end + LOG__RESERVE_AHEAD_BYTES, limit));
+    uint64_t to = MAX(end, MIN(end + ahead, limit));
     env_file_advise(seg->file, ENV_ADVICE_RESERVE, seg->reserved_to,
                     to - seg->reserved_to);
     seg->reserved_to = to;

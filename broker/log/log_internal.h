@@ -41,10 +41,12 @@
  * are written directly. */
 #define LOG__WRITE_BUFFER_BYTES ((size_t)512 << 10)
 /* Disk advice for the active segment (env_file_advise; the simulator
- * ignores it). Before bytes are written, space is reserved ahead of them up
- * to this far (never past segment.bytes), so the file system allocates
- * blocks a few times per segment rather than on every write; a roll and
- * a clean close give back what the segment did not use. */
+ * ignores it). Before bytes are written, space is reserved ahead of them:
+ * half as far as the segment's size (at least the write buffer's size), up
+ * to this far, never past segment.bytes. The file system then allocates
+ * blocks a few times per segment rather than on every write, and a
+ * partition that gets little data holds little spare space. A roll and a
+ * clean close give back what the segment did not use. */
 #define LOG__RESERVE_AHEAD_BYTES ((uint64_t)32 << 20)
 /* Written bytes are handed to the disk (writeback started) each time this
  * many have gathered, so the kernel never has gigabytes to write at once

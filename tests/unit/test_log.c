@@ -1107,9 +1107,9 @@ static void segment_disk(const tl_env *t, int64_t base, uint64_t *size,
   *disk = (uint64_t)st.st_blocks * 512u;
 }
 
-/* The disk advice around appends (LOG__RESERVE_AHEAD_BYTES): the active
- * segment holds space reserved up to segment.bytes, a rolled segment and a
- * closed log hold only what their bytes need, sizes never count the
+/* The disk advice around appends (LOG__RESERVE_AHEAD_BYTES): a fresh
+ * active segment holds space reserved ahead of its bytes, a rolled segment
+ * and a closed log hold only what their bytes need, sizes never count the
  * reserve, and every batch reads back as appended (random batch sizes,
  * below and above the write buffer), also after a reopen. */
 static void test_disk_advice(void) {
@@ -1156,8 +1156,26 @@ static void test_disk_advice(void) {
               i, disk, size, seed);
     CU_ASSERT(disk <= size + slack);
   }
+  /* The active segment holds at least its bytes; a fresh one, after one
+   * small append, already holds the least reserve (the write buffer's
+   * size) ahead of it. */
   segment_disk(&t, bases[n - 1], &size, &disk);
-  CU_ASSERT(disk >= (uint64_t)cfg.segment_bytes);
+  CU_ASSERT(disk >= size);
+  CU_ASSERT_EQUAL(log_roll(log), KERR_NONE);
+  buf_t b = BUF_INIT;
+  tl_batch(&b, 1, ts++, test_rng_next(&rng), 100);
+  log_append_info info;
+  TEST_EQ_INT(log_append(log, b.data, b.len, 0, &info), KERR_NONE, seed);
+  mbatch mb = {info.base_offset, info.last_offset, g_bytes_new(b.data, b.len)};
+  g_array_append_val(m.batches, mb);
+  buf_free(&b);
+  CU_ASSERT_EQUAL(log_write_out(log), KERR_NONE);
+  n = log_segment_bases(log, bases, G_N_ELEMENTS(bases));
+  CU_ASSERT_FATAL(n >= 2 && n <= G_N_ELEMENTS(bases));
+  segment_disk(&t, bases[n - 1], &size, &disk);
+  CU_ASSERT(size < 4096 && disk >= (uint64_t)(512 << 10));
+  segment_disk(&t, bases[n - 2], &size, &disk); /* rolled: given back */
+  CU_ASSERT(disk <= size + slack);
   check_log_equals_model(log, &m, 0, seed);
   CU_ASSERT_EQUAL(tl_close(&t, log), 0);
   segment_disk(&t, bases[n - 1], &size, &disk);
