@@ -265,8 +265,10 @@ static int segment_write(log_t *log, log__segment *seg, const uint8_t *p,
                          MAX(end / 2, (uint64_t)LOG__WRITE_BUFFER_BYTES));
     uint64_t limit = (uint64_t)log->cfg.segment_bytes;
     uint64_t to = MAX(end, MIN(end + ahead, limit));
-    env_file_advise(seg->file, ENV_ADVICE_RESERVE, seg->reserved_to,
-                    to - seg->reserved_to);
+    /* From the write on: the bytes below it have their blocks (a segment
+     * reopened after a restart starts with reserved_to 0). */
+    uint64_t from = MAX(seg->reserved_to, pos);
+    env_file_advise(seg->file, ENV_ADVICE_RESERVE, from, to - from);
     seg->reserved_to = to;
   }
   int rc = env_file_pwrite(seg->file, p, len, pos);
