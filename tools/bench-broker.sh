@@ -102,6 +102,21 @@ met() { awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN {
   print ok ? "met" : "NOT met" }'; }
 max() { awk -v a="$1" -v b="$2" 'BEGIN { print (a + 0 > b + 0) ? a : b }'; }
 
+# wait_started PID LOG CHECK: runs CHECK every 0.1 s until it succeeds;
+# fails (printing LOG) if PID dies or 10 s pass.
+wait_started() {
+  ws_i=0
+  until "$3"; do
+    if ! kill -0 "$1" 2>/dev/null || [ "$ws_i" -ge 100 ]; then
+      echo "bench-broker.sh: a server did not start ($2):" >&2
+      cat "$2" >&2
+      exit 1
+    fi
+    sleep 0.1
+    ws_i=$((ws_i + 1))
+  done
+}
+
 # ------------------------------------------------------------ the broker
 # start_broker [--override k=v]...: starts it on $tmp/data, sets broker_pid
 # and addr.
@@ -112,18 +127,11 @@ start_broker() {
     --override "num.partitions=1" "$@" 2> "$tmp/broker.log" &
   broker_pid=$!
   addr=
-  i=0
-  while [ -z "$addr" ]; do
-    addr=$(sed -n 's/.*listening on \([0-9.]*:[0-9]*\).*/\1/p' "$tmp/broker.log" | head -n 1)
-    [ -n "$addr" ] && break
-    if ! kill -0 "$broker_pid" 2>/dev/null || [ "$i" -ge 100 ]; then
-      echo "bench-broker.sh: the broker did not start:" >&2
-      cat "$tmp/broker.log" >&2
-      exit 1
-    fi
-    sleep 0.1
-    i=$((i + 1))
-  done
+  wait_started "$broker_pid" "$tmp/broker.log" broker_listening
+}
+broker_listening() {
+  addr=$(sed -n 's/.*listening on \([0-9.]*:[0-9]*\).*/\1/p' "$tmp/broker.log" | head -n 1)
+  [ -n "$addr" ]
 }
 start_broker
 cores=$(nproc 2>/dev/null || echo "?")
@@ -235,16 +243,8 @@ mkdir -p "$tmp/redis"
 redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
   --dir "$tmp/redis" --daemonize no --loglevel warning > "$tmp/redis.log" 2>&1 &
 redis_pid=$!
-i=0
-until redis-cli -p "$redis_port" ping > /dev/null 2>&1; do
-  if ! kill -0 "$redis_pid" 2>/dev/null || [ "$i" -ge 100 ]; then
-    echo "bench-broker.sh: redis-server did not start:" >&2
-    cat "$tmp/redis.log" >&2
-    exit 1
-  fi
-  sleep 0.1
-  i=$((i + 1))
-done
+redis_up() { redis-cli -p "$redis_port" ping > /dev/null 2>&1; }
+wait_started "$redis_pid" "$tmp/redis.log" redis_up
 value=$(printf '%0100d' 0 | tr 0 v)
 best_redis=0
 r=1
