@@ -3,6 +3,9 @@
 # installs the missing ones (apt-get as root), or prints the command to run.
 # Each line: a check (pkg:NAME for pkg-config, cmd:NAME for a program,
 # file:PATH for a file) and the Debian package that provides it.
+# Then installs the npm packages the conformance tests use (KafkaJS, pinned
+# by tests/conformance/kafkajs/package-lock.json) into build/npm with
+# `npm ci`, unless that exact lock file is installed there already.
 set -eu
 
 checks='
@@ -26,7 +29,25 @@ pkg:rdkafka librdkafka-dev
 file:/usr/lib/python3/dist-packages/kafka/__init__.py python3-kafka
 cmd:clang clang
 cmd:redis-server redis-server
+cmd:node nodejs
+cmd:npm npm
 '
+
+npm_dir=build/npm
+npm_lock=tests/conformance/kafkajs/package-lock.json
+npm_deps() {
+  if [ -f "$npm_dir/node_modules/kafkajs/package.json" ] &&
+    cmp -s "$npm_lock" "$npm_dir/package-lock.json"; then
+    return 0
+  fi
+  mkdir -p "$npm_dir"
+  cp tests/conformance/kafkajs/package.json "$npm_lock" "$npm_dir/"
+  (cd "$npm_dir" && npm ci --no-audit --no-fund --loglevel=error) || {
+    echo "deps: npm ci in $npm_dir failed (is the npm registry reachable?)"
+    exit 1
+  }
+  echo "deps: installed KafkaJS into $npm_dir"
+}
 
 missing=""
 have() {
@@ -46,6 +67,7 @@ rm -f "${TMPDIR:-/tmp}/sluice-deps.$$"
 
 if [ -z "$(echo "$missing" | tr -d ' ')" ]; then
   echo "deps: all present"
+  npm_deps
   exit 0
 fi
 
@@ -56,6 +78,7 @@ if [ "$(id -u)" -eq 0 ]; then
   # shellcheck disable=SC2086
   apt-get install -y -q --no-install-recommends $missing
   echo "deps: installed $missing"
+  npm_deps
 else
   echo "deps: run this as root, then retry:"
   echo "  sudo apt-get update && sudo apt-get install -y $missing"

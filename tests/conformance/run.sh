@@ -1,7 +1,8 @@
 #!/bin/sh
 # tests/conformance/run.sh BUILD — sluice-broker against Kafka clients no one
-# here wrote: kcat, librdkafka (a C program), kafka-python, plus raw bad
-# input, a clean restart and a kill -9 restart.
+# here wrote: kcat, librdkafka (a C program), kafka-python, KafkaJS (from
+# npm, installed into build/npm by make deps), plus raw bad input, a clean
+# restart and a kill -9 restart.
 #
 # Starts build/bin/sluice-broker on a free loopback port with its data in a
 # temporary directory, runs each test, stops the broker, and exits non-zero
@@ -46,6 +47,10 @@ for tool in kcat cc pkg-config timeout; do
   command -v "$tool" >/dev/null || { note "missing $tool: run make deps"; exit 1; }
 done
 [ -x "$python" ] || { note "missing $python: run make deps"; exit 1; }
+kafkajs_modules=$root/build/npm/node_modules
+command -v node >/dev/null || { note "missing node: run make deps"; exit 1; }
+[ -f "$kafkajs_modules/kafkajs/package.json" ] ||
+  { note "missing KafkaJS in $kafkajs_modules: run make deps"; exit 1; }
 [ -x "$broker_bin" ] || { note "missing $broker_bin: build first"; exit 1; }
 
 # start_broker [EXTRA OVERRIDES...]: starts the broker (port 0 the first
@@ -406,6 +411,13 @@ test_kcat_group() {
     "($(wc -l <"$tmp/kcat-coop.1") + $(wc -l <"$tmp/kcat-coop.2"))"
 }
 
+# ---------------------------------------------------------------- KafkaJS
+
+test_kafkajs() {
+  KAFKAJS_MODULES=$kafkajs_modules timeout 120 node "$here/kafkajs_test.js" \
+    "$bs" kjs-data
+}
+
 # -------------------------------------------------------------- bad input
 
 test_bad_input() {
@@ -489,7 +501,7 @@ test_crash_restart() {
 
 # ------------------------------------------------------------------- main
 
-note "== conformance: sluice-broker with kcat, librdkafka $(pkg-config --modversion rdkafka), kafka-python ($tmp)"
+note "== conformance: sluice-broker with kcat, librdkafka $(pkg-config --modversion rdkafka), kafka-python, KafkaJS $(sed -n 's/.*"version": "\(.*\)".*/\1/p' "$kafkajs_modules/kafkajs/package.json" | head -n 1) ($tmp)"
 mkdir -p "$data"
 start_broker || exit 1
 note "broker on $bs"
@@ -501,6 +513,7 @@ run_test kafka-python test_kafka_python
 run_test rdkafka-group test_rdkafka_group
 run_test kafka-python-group test_kafka_python_group
 run_test kcat-group test_kcat_group
+run_test kafkajs test_kafkajs
 run_test bad-input test_bad_input
 run_test clean-restart test_clean_restart
 run_test clean-restart-idempotence test_clean_restart_idempotence
