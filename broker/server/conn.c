@@ -290,9 +290,6 @@ static void gather_frame(broker__conn *c, const buf_t *bytes,
   buf_append(&c->gathered, bytes->data + pos, bytes->len - pos);
 }
 
-/* Shared with api_produce.c (declared in both: broker_internal.h is not
- * part of this change). */
-
 /* Writes out every log this connection appended to since the last call:
  * before any of its answers leaves (acks=1: in the page cache). false if a
  * write failed (the log is failed then, and the answers must not go). */
