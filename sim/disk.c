@@ -178,8 +178,14 @@ void sim_disk__orphan_check(sim_disk_t *d, sim_disk__inode *f) {
 }
 
 void sim_disk__events_forget(sim_disk__inode *f, uint64_t seq) {
-  while (f->events_head < f->events->len &&
-         event_at(f, f->events_head)->seq <= seq)
+  /* Writes up to seq are lost for good; a truncate is metadata (journaled
+   * apart from the data) and stays pending like any unsynced change. */
+  size_t i = f->events_head;
+  for (; i < f->events->len && event_at(f, i)->seq <= seq; i++)
+    if (!event_at(f, i)->is_truncate)
+      event_at(f, i)->len = 0;
+  /* Nothing left in front but forgotten writes: drop them. */
+  while (f->events_head < i && !event_at(f, f->events_head)->is_truncate)
     f->events_head++;
   events_compact(f);
 }
@@ -415,6 +421,9 @@ int sim_disk_rot(sim_disk_t *d, const char *path, uint64_t offset, int bit) {
 void sim_disk_fail_next_write(sim_disk_t *d) { d->fail_write = true; }
 void sim_disk_fail_next_read(sim_disk_t *d) { d->fail_read = true; }
 void sim_disk_fail_next_fsync(sim_disk_t *d) { d->fail_fsync = true; }
+void sim_disk_clear_faults(sim_disk_t *d) {
+  d->fail_write = d->fail_read = d->fail_fsync = false;
+}
 void sim_disk_set_capacity(sim_disk_t *d, uint64_t bytes) {
   d->capacity_bytes = bytes;
 }

@@ -31,7 +31,11 @@
  *    the durable one. Unsynced written ranges are, per range and as chosen
  *    by the caller's random numbers: dropped, kept whole, or torn (a prefix
  *    cut at a 512-byte sector boundary is kept). With SIM_DISK_CRASH_GARBAGE
- *    a torn range may also leave random garbage bytes after the kept prefix.
+ *    a torn range may also leave random garbage bytes after the kept prefix,
+ *    but only past the file's durable size before the crash (blocks
+ *    allocated for an append whose data never arrived): a byte that was
+ *    durable keeps its old value or gets its new one, never garbage, so
+ *    rewriting durable bytes with the same bytes is safe.
  *    Without that flag no byte is ever invented: every byte read after a
  *    crash was written at that offset at some point (or is a zero from a
  *    hole or an extension).
@@ -43,7 +47,7 @@
  *    between form one range); per range one draw % 3 (drop, keep, torn);
  *    torn: one draw picks the cut among the sector boundaries strictly
  *    inside the range (none: nothing is kept), then with GARBAGE one draw
- *    % 2 (1: garbage) and one draw per 8 garbage bytes.
+ *    % 2 (1: garbage) and one draw per 8 garbage bytes written.
  *  - Faults: bit rot (flip a bit in the durable image of a file), one-shot
  *    EIO on the next write/read/fsync, a capacity limit (ENOSPC).
  *
@@ -130,8 +134,10 @@ int sim_disk_stat(sim_disk_t *d, const char *path, bool *is_dir)
     __attribute__((warn_unused_result));
 
 /* Fsync in two halves. begin returns a ticket (never 0) or a negative errno
- * (an injected EIO: the unsynced changes of the file are then lost from the
- * durable image's point of view — they stay volatile and a crash drops them).
+ * (an injected EIO: the unsynced writes of the file are then lost from the
+ * durable image's point of view — they stay volatile, read back fine, and a
+ * crash drops them, as Linux leaves pages whose writeback failed; its
+ * unsynced truncates are metadata and stay pending).
  * end(ticket) makes the covered changes durable and returns 0, or -EIO if an
  * EIO was injected for it. A ticket whose file was closed, unlinked or whose
  * disk crashed in between is ignored by end (returns -EIO).
@@ -166,6 +172,9 @@ int sim_disk_rot(sim_disk_t *d, const char *path, uint64_t offset, int bit);
 void sim_disk_fail_next_write(sim_disk_t *d);
 void sim_disk_fail_next_read(sim_disk_t *d);
 void sim_disk_fail_next_fsync(sim_disk_t *d);
+/* Disarms whichever of the three is still pending (a scenario's faults
+ * end). */
+void sim_disk_clear_faults(sim_disk_t *d);
 /* Total volatile bytes allowed across files (0 = unlimited); writes beyond
  * it fail with -ENOSPC and change nothing. Counted: the sizes of files
  * that have a name or an open handle (growing truncates too; overwrites

@@ -210,7 +210,8 @@ void sim_disk__inode_destroy(sim_disk_t *d, sim_disk__inode *ino);
  * would be allowed to drop those changes anyway). The durable image stays
  * for as long as a durable name may bring the file back. */
 void sim_disk__orphan_check(sim_disk_t *d, sim_disk__inode *f);
-/* Drops the events numbered <= seq (fsync EIO: those changes are lost). */
+/* fsync EIO: the writes numbered <= seq are lost (never durable); the
+ * truncates among them stay pending. */
 void sim_disk__events_forget(sim_disk__inode *f, uint64_t seq);
 /* Replays the events numbered <= seq onto the durable image. */
 void sim_disk__events_commit(sim_disk__inode *f, uint64_t seq);

@@ -132,9 +132,12 @@ static void write_garbage(crash_ctx *c, sim_disk__image *img, uint64_t offset,
   }
 }
 
-/* One unsynced write range meets the power cut. */
+/* One unsynced write range meets the power cut. durable_end is the file's
+ * durable size before the crash: garbage stands for blocks allocated past
+ * it whose data never arrived, so it never lands below it (a sector that
+ * held durable bytes ends up with its old or its new bytes, whole). */
 static void crash_range(crash_ctx *c, sim_disk__inode *f, uint64_t offset,
-                        uint64_t len) {
+                        uint64_t len, uint64_t durable_end) {
   enum { DROP = 0, KEEP = 1, TORN = 2 };
   uint64_t choice = c->rand(c->rand_arg) % 3;
   if (choice == DROP)
@@ -154,17 +157,21 @@ static void crash_range(crash_ctx *c, sim_disk__inode *f, uint64_t offset,
       (end - 1) / SIM_DISK__SECTOR_BYTES - offset / SIM_DISK__SECTOR_BYTES;
   uint64_t cut = first + SIM_DISK__SECTOR_BYTES * (c->rand(c->rand_arg) % cuts);
   sim_disk__image_copy_range(&f->dur, &f->vol, offset, cut - offset);
-  if ((c->flags & SIM_DISK_CRASH_GARBAGE) && c->rand(c->rand_arg) % 2 == 1)
-    write_garbage(c, &f->dur, cut, end - cut);
+  if ((c->flags & SIM_DISK_CRASH_GARBAGE) && c->rand(c->rand_arg) % 2 == 1) {
+    uint64_t from = cut > durable_end ? cut : durable_end;
+    if (from < end)
+      write_garbage(c, &f->dur, from, end - from);
+  }
 }
 
 /* Settles a reachable file: the medium gets what survives, the page cache
  * restarts from the medium. */
 static void crash_file(crash_ctx *c, sim_disk__inode *f) {
+  uint64_t durable_end = f->dur.size_bytes;
   for (size_t i = f->events_head; i < f->events->len; i++) {
     sim_disk__event e = g_array_index(f->events, sim_disk__event, i);
     if (!e.is_truncate && e.len > 0)
-      crash_range(c, f, e.offset, e.len);
+      crash_range(c, f, e.offset, e.len, durable_end);
   }
   g_array_set_size(f->events, 0);
   f->events_head = 0;

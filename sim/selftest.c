@@ -4,7 +4,7 @@
  * env; the simulator only shows up as the optional observer in its config.
  *
  * Node life: start -> recover the record file (longest valid prefix,
- * truncate the rest, fsync) -> listen and connect to every peer -> send a
+ * truncate the rest, write the prefix again, fsync) -> listen and connect to every peer -> send a
  * frame per tick on every connection, log every received frame, fsync
  * periodically. Outgoing connections are re-dialled whenever they close.
  */
@@ -73,6 +73,7 @@ struct st_node {
   bool dirty;
   uint8_t *recovered; /* [owned] the valid prefix, until it is synced */
   uint64_t recovered_len;
+  bool rewrite_failed; /* the last rewrite of recovered failed */
   uint8_t *frame;  /* scratch: FRAME_HEADER_BYTES + body max */
   uint8_t *record; /* scratch: RECORD_BYTES_MAX */
 };
@@ -224,8 +225,8 @@ static void fsync_tick(void *arg) {
 /* Reads the file back: the longest prefix of whole, valid records. */
 static int recover(st_node *n, uint64_t *valid_len, uint64_t *hash,
                    uint64_t *records) {
-  /* The bytes read back stay in n->recovered: if the first fsync fails they
-   * must be written again (see recovery_synced). */
+  /* The bytes read back stay in n->recovered until they are written again
+   * and synced (see recovery_sync). */
   uint64_t size = 0;
   int rc = env_file_size(n->file, &size);
   if (rc < 0)
@@ -518,21 +519,32 @@ static void send_tick(void *arg) {
 
 /* ------------------------------------------------------------ lifecycle */
 
+static void recovery_synced(void *arg, int status);
+
+/* Writes what recovery read back, then fsyncs it. Not only after a failed
+ * fsync of ours: an earlier incarnation's fsync may have failed with the
+ * error reported to that (now gone) process, leaving pages in the cache
+ * that read back fine but will never reach the disk, and Linux does not
+ * report that error again — an fsync now would succeed without them.
+ * Writing the bytes again makes them dirty, so the fsync covers them (and
+ * rewriting durable bytes with the same bytes is harmless). */
+static void recovery_sync(st_node *n) {
+  int rc = env_file_pwrite(n->file, n->recovered, n->recovered_len, 0);
+  if (rc < 0)
+    env_log(n->env, ENV_LOG_WARN, "rewrite: %d", rc);
+  n->rewrite_failed = rc < 0;
+  n->fsync_inflight = true;
+  env_file_fsync(n->file, recovery_synced, n);
+}
+
 static void recovery_synced(void *arg, int status) {
   st_node *n = arg;
   n->fsync_inflight = false;
-  if (status < 0) {
-    /* What we read back may have been only in the page cache, and a failed
-     * fsync means those pages may never reach the disk — fsyncing again
-     * would "succeed" without writing them. Write them again, then sync. */
+  if (status < 0 || n->rewrite_failed) {
     env_log(n->env, ENV_LOG_WARN,
             "recovery fsync: %d, rewriting %" PRIu64 " bytes", status,
             n->recovered_len);
-    int rc = env_file_pwrite(n->file, n->recovered, n->recovered_len, 0);
-    if (rc < 0)
-      env_log(n->env, ENV_LOG_WARN, "rewrite: %d", rc);
-    n->fsync_inflight = true;
-    env_file_fsync(n->file, recovery_synced, n);
+    recovery_sync(n);
     return;
   }
   g_free(n->recovered);
@@ -624,8 +636,7 @@ static void *node_start(env_t *env, void *config) {
                            .hash = hash,
                            .seq = records};
   observe(n, &ev);
-  n->fsync_inflight = true;
-  env_file_fsync(n->file, recovery_synced, n);
+  recovery_sync(n);
   return n;
 out_free:
   node_free(n);

@@ -19,8 +19,9 @@
  *     periodically; a failed fsync truncates the file back to what was
  *     last synced;
  *   - on start, reads its file back, keeps the longest prefix of valid
- *     records, truncates the rest, fsyncs, and only then goes on the
- *     network.
+ *     records, truncates the rest, writes that prefix again (an earlier
+ *     incarnation's failed fsync may have left it only in the page cache),
+ *     fsyncs, and only then goes on the network.
  *
  * The node reports what it does to an optional observer (the scenario's
  * checker): frames sent and received (with a digest of their bytes),

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include <glib.h>
+#include <glib/gstdio.h>
 #include <uv.h>
 
 #include "base/buf.h"
@@ -65,7 +66,8 @@ static const char usage_text[] =
     "      Append throughput for 1 KiB, 16 KiB and 1 MiB batches and\n"
     "      sequential read throughput (through log_read_view, and through\n"
     "      the copying log_read), each next to raw write()/pread() of the\n"
-    "      same bytes in DIR (default ./sluice-log-bench), N MiB per case\n"
+    "      same bytes in DIR (default ./sluice-log-bench, removed after if\n"
+    "      made here), N MiB per case\n"
     "      (default 256).\n";
 
 static int usage_error(const char *fmt, ...)
@@ -988,6 +990,8 @@ static int cmd_bench(int argc, char **argv) {
   const char *dir = opt_value(argc, argv, 2, "--dir");
   if (!dir)
     dir = "sluice-log-bench";
+  /* A directory made here is removed at the end; one given is left. */
+  bool made_dir = !g_file_test(dir, G_FILE_TEST_EXISTS);
   if (g_mkdir_with_parents(dir, 0755) < 0) {
     fprintf(stderr, "sluice-log: %s: %s\n", dir, g_strerror(errno));
     return EXIT_FAIL;
@@ -997,6 +1001,8 @@ static int cmd_bench(int argc, char **argv) {
   if (g_mkdir_with_parents(work, 0755) < 0) {
     fprintf(stderr, "sluice-log: %s: %s\n", work, g_strerror(errno));
     g_free(work);
+    if (made_dir)
+      g_rmdir(dir);
     return EXIT_FAIL;
   }
   printf("sluice-log bench: %" PRId64 " MiB per case in %s, best of %d "
@@ -1020,6 +1026,8 @@ static int cmd_bench(int argc, char **argv) {
            (double)ru.ru_maxrss / 1024, mb, ENV_FILE_VIEW_KEEP_BYTES >> 20);
   rm_tree(work);
   g_free(work);
+  if (made_dir)
+    g_rmdir(dir);
   return status;
 }
 
