@@ -15,6 +15,16 @@
  * and later segments are deleted. Indexes and the leader epoch cache are
  * rebuilt from the scanned batches; the epoch cache is cut back to the new
  * log end.
+ *
+ * Every batch scanned is also written back where it was read, same bytes
+ * (Kafka does not do this). The scan reads the page cache, and after a
+ * failed fsync Linux leaves the pages it could not write there, clean,
+ * readable and never to reach the disk; the error went to the process
+ * that saw the fsync fail (which then took the log offline), and an fsync
+ * from the next process succeeds without those pages. Writing them again
+ * makes them dirty, so the next flush makes them durable before the
+ * recovery point passes them. The cost is one write of what lies past the
+ * recovery point, at each start.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -318,6 +328,11 @@ static int recover_segment(log_t *log, recover_ctx *ctx, log__segment *seg,
       break;
     }
     expect_last = -1;
+    /* Written again as read (see the top of this file): the next flush
+     * then covers these bytes even if an earlier fsync lost them. */
+    rc = env_file_pwrite(seg->file, b.p, b.len, b.pos);
+    if (rc < 0)
+      return rc;
     log__segment_index_batch(seg, &b.h, b.pos, b.len, first_indexed,
                              log->cfg.index_interval_bytes);
     first_indexed = false;

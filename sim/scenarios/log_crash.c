@@ -39,6 +39,9 @@
 #define RESTART_DELAY_NS_MAX (20 * MS_NS)
 /* After the fault window: time to restart, recover and flush. */
 #define SETTLE_NS (200 * MS_NS)
+/* After the faults end: longer than an fsync and a restart delay, so a
+ * flush that failed just before has halted and restarted the node. */
+#define SETTLE_FAULTS_NS (100 * MS_NS)
 #define BATCHES_PER_TICK_MAX 3u
 #define RECORDS_PER_BATCH_MAX 8u
 #define VALUE_BYTES_MAX 300u
@@ -61,6 +64,7 @@ typedef struct lc_node {
   GArray *flush_targets; /* int64_t, in request order (FIFO) */
   guint flush_head;
   int32_t epoch;
+  bool halting; /* a flush failed: the harness stops and restarts it */
 } lc_node;
 
 struct lc_harness {
@@ -77,6 +81,7 @@ struct lc_harness {
   bool faults;
   uint64_t fault_end_ns;
   uint64_t crash_mean_ns;
+  uint64_t fsync_fault_mean_ns; /* 0: no fsync faults in this run */
   double garbage_probability;
   double flush_probability;
   double checkpoint_probability;
@@ -84,7 +89,7 @@ struct lc_harness {
   bool final_flushed;
   /* stats */
   uint64_t appended, crashes, garbage_crashes, recoveries, lost, rot_rounds,
-      rot_detected;
+      rot_detected, fsync_faults, flush_failures, halts;
 };
 
 static void violation(lc_harness *h, const char *fmt, ...)
@@ -226,6 +231,7 @@ static void check_recovered(lc_harness *h, log_t *log) {
 /* -------------------------------------------------------------- the node */
 
 static void node_tick(void *arg);
+static void halt_event(sim_t *sim, void *arg);
 
 static void build_batch(lc_node *n, buf_t *out) {
   env_t *env = n->env;
@@ -267,8 +273,19 @@ static void node_flushed(void *arg, int status) {
   SL_ASSERT(n->flush_head < n->flush_targets->len);
   int64_t target = g_array_index(n->flush_targets, int64_t, n->flush_head++);
   if (status != 0) {
-    violation(h, "flush to %" PRId64 " failed: %s", target,
-              g_strerror(-status));
+    /* Only an injected fsync EIO may fail a flush. The log is offline
+     * now; the node halts (as Kafka's broker does when its log dir fails)
+     * and is restarted. */
+    if (h->fsync_faults == 0)
+      violation(h, "flush to %" PRId64 " failed: %s", target,
+                g_strerror(-status));
+    if (!log_failed(n->log))
+      violation(h, "a flush failed but the log is not offline");
+    h->flush_failures++;
+    if (!n->halting) {
+      n->halting = true;
+      sim_schedule(h->sim, 0, halt_event, h);
+    }
     return;
   }
   record_ack(h, target);
@@ -281,6 +298,8 @@ static void node_tick(void *arg) {
   lc_node *n = arg;
   lc_harness *h = n->h;
   n->tick_timer = 0;
+  if (log_failed(n->log))
+    return; /* halting: no more appends */
   uint32_t k = 1 + (uint32_t)env_rand_below(n->env, BATCHES_PER_TICK_MAX);
   buf_t b = BUF_INIT;
   for (uint32_t i = 0; i < k; i++) {
@@ -350,7 +369,8 @@ static void node_stop(void *ctx) {
     return;
   if (n->tick_timer)
     env_timer_cancel(n->env, n->tick_timer);
-  /* Only ever stopped dead (crash, sim_free): nothing pending will run. */
+  /* Only ever stopped dead (crash, halt, sim_free): nothing pending will
+   * run. */
   log_free(n->log);
   log_checkpoint_free(n->ckpt);
   g_array_free(n->flush_targets, TRUE);
@@ -383,6 +403,35 @@ static void crash_event(sim_t *sim, void *arg) {
   }
   sim_schedule(sim, sim_scenario_draw_exp_ns(h->sim, h->crash_mean_ns),
                crash_event, h);
+}
+
+/* The node's log went offline: stop the process (its page cache stays, as
+ * when a broker halts) and start it again after a drawn delay. */
+static void halt_event(sim_t *sim, void *arg) {
+  lc_harness *h = arg;
+  if (!sim_node_is_up(h->node))
+    return;
+  h->halts++;
+  sim_node_stop(sim, h->node);
+  sim_schedule(
+      sim, sim_rand_below(sim, SIM_STREAM_FAULTS, RESTART_DELAY_NS_MAX + 1),
+      restart_event, h);
+}
+
+/* The next fsync on the node's disk fails: like Linux after a failed
+ * writeback, the pages it covered stay in the page cache, read back fine,
+ * and never reach the medium. */
+static void fsync_fault_event(sim_t *sim, void *arg) {
+  lc_harness *h = arg;
+  if (sim_now_ns(sim) >= h->fault_end_ns)
+    return;
+  if (sim_node_is_up(h->node)) {
+    h->fsync_faults++;
+    sim_trace(sim, h->node, "fault.fsync_eio", "\"armed\":true");
+    sim_disk_fail_next_fsync(sim_node_disk(h->node));
+  }
+  sim_schedule(sim, sim_scenario_draw_exp_ns(h->sim, h->fsync_fault_mean_ns),
+               fsync_fault_event, h);
 }
 
 /* ------------------------------------------------------------- bit rot */
@@ -506,9 +555,12 @@ static void bit_rot_rounds(lc_harness *h) {
 static void draw_swarm(lc_harness *h) {
   sim_t *sim = h->sim;
   static const uint64_t crash_means_ms[] = {20, 60, 150, 400};
+  static const uint64_t fsync_fault_means_ms[] = {0, 30, 100, 300};
   static const double flush_choices[] = {0.05, 0.2, 0.5, 1.0};
   h->crash_mean_ns =
       crash_means_ms[sim_rand_below(sim, SIM_STREAM_FAULTS, 4)] * MS_NS;
+  h->fsync_fault_mean_ns =
+      fsync_fault_means_ms[sim_rand_below(sim, SIM_STREAM_FAULTS, 4)] * MS_NS;
   h->garbage_probability = 0.5;
   h->flush_probability =
       flush_choices[sim_rand_below(sim, SIM_STREAM_WORKLOAD, 4)];
@@ -538,6 +590,9 @@ static void fill_result(lc_harness *h, const sim_scenario_opts *o) {
   sim_scenario_result_stat(r, "garbage_crashes", h->garbage_crashes);
   sim_scenario_result_stat(r, "recoveries", h->recoveries);
   sim_scenario_result_stat(r, "recovered_lost", h->lost);
+  sim_scenario_result_stat(r, "fsync_faults", h->fsync_faults);
+  sim_scenario_result_stat(r, "flush_failures", h->flush_failures);
+  sim_scenario_result_stat(r, "halts", h->halts);
   sim_scenario_result_stat(r, "rot_rounds", h->rot_rounds);
   sim_scenario_result_stat(r, "rot_detected", h->rot_detected);
 }
@@ -574,16 +629,24 @@ int sim_scenario_log_crash(const sim_scenario_opts *o, sim_scenario_result *r) {
   draw_swarm(h);
   h->node = sim_node_add(h->sim, "n1", &node_ops, h);
   SL_ASSERT(h->node != NULL);
-  if (h->faults)
+  if (h->faults) {
     sim_schedule(h->sim, sim_scenario_draw_exp_ns(h->sim, h->crash_mean_ns),
                  crash_event, h);
+    if (h->fsync_fault_mean_ns)
+      sim_schedule(h->sim,
+                   sim_scenario_draw_exp_ns(h->sim, h->fsync_fault_mean_ns),
+                   fsync_fault_event, h);
+  }
   sim_run_until(h->sim, h->fault_end_ns);
 
-  /* Settle: the node is up (restart it if a crash left it down), stops
-   * appending, flushes everything. */
+  /* Settle: no fault is left armed; a flush that failed before lets its
+   * halt and restart happen; the node is up (restart it if a crash left it
+   * down), stops appending, flushes everything. */
+  sim_disk_clear_faults(sim_node_disk(h->node));
+  sim_run_until(h->sim, h->fault_end_ns + SETTLE_FAULTS_NS);
   if (!sim_node_is_up(h->node))
     sim_node_restart(h->sim, h->node);
-  sim_run_until(h->sim, h->fault_end_ns + MS_NS);
+  sim_run_until(h->sim, h->fault_end_ns + SETTLE_FAULTS_NS + MS_NS);
   lc_node *n = sim_node_ctx(h->node);
   if (!n) {
     violation(h, "the node did not come back up");
@@ -592,7 +655,7 @@ int sim_scenario_log_crash(const sim_scenario_opts *o, sim_scenario_result *r) {
       env_timer_cancel(n->env, n->tick_timer);
     n->tick_timer = 0;
     log_flush(n->log, log_end_offset(n->log), on_final_flush, h);
-    sim_run_until(h->sim, h->fault_end_ns + SETTLE_NS);
+    sim_run_until(h->sim, h->fault_end_ns + SETTLE_FAULTS_NS + SETTLE_NS);
     if (!h->final_flushed)
       violation(h, "the final flush did not complete");
     record_ack(h, log_end_offset(n->log));

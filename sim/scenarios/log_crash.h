@@ -18,7 +18,13 @@
  * Faults (FAULTS stream, rates drawn per seed): crashes at random virtual
  * times — unsynced writes dropped, kept or torn, and in half of them torn
  * writes end in garbage (SIM_DISK_CRASH_GARBAGE) — each followed by a
- * restart after 0..20 ms.
+ * restart after 0..20 ms; and, in three runs out of four, fsync EIO (the
+ * next fsync on the disk fails: the writes it covered stay readable in the
+ * page cache but never reach the medium). A flush that fails takes the log
+ * offline; the node then halts — the process stops, the page cache stays,
+ * as when Kafka's broker halts on a failed log dir — and restarts after
+ * 0..20 ms on what the page cache holds: the case where trusting what
+ * recovery reads back would lose acknowledged data at the next crash.
  *
  * Checks, after every recovery (the node reports to the harness):
  *   1. every batch acknowledged as flushed (its flush callback returned 0)
@@ -35,7 +41,8 @@
  *
  * Stats: appended, flushed (acknowledged offsets), crashes, garbage
  * crashes, recoveries, recovered_lost (batches a crash took: appended but
- * not recovered), rot_rounds, rot_detected.
+ * not recovered), fsync_faults, flush_failures, halts, rot_rounds,
+ * rot_detected.
  */
 #ifndef SLUICE_SIM_SCENARIOS_LOG_CRASH_H
 #define SLUICE_SIM_SCENARIOS_LOG_CRASH_H
