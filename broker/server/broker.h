@@ -176,5 +176,11 @@ int64_t broker_partition_end_offset(const broker_t *b, const char *topic,
                                     int32_t partition);
 int64_t broker_partition_start_offset(const broker_t *b, const char *topic,
                                       int32_t partition);
+/* Whether the partition's log went offline (a write or flush failed; it
+ * answers KAFKA_STORAGE_ERROR until the broker restarts). False if the
+ * partition does not exist. Kafka halts a broker whose only log dir
+ * failed; here whoever runs the broker restarts it. */
+bool broker_partition_offline(const broker_t *b, const char *topic,
+                              int32_t partition);
 
 #endif

@@ -601,6 +601,12 @@ int64_t broker_partition_start_offset(const broker_t *b, const char *topic,
   return p && p->log ? log_start_offset(p->log) : -1;
 }
 
+bool broker_partition_offline(const broker_t *b, const char *topic,
+                              int32_t partition) {
+  broker__partition *p = find_any_partition(b, topic, partition);
+  return p && p->log && log_failed(p->log);
+}
+
 /* ---------------------------------------------------------- node ops */
 
 static void *node_start(env_t *env, void *config) {

@@ -59,11 +59,12 @@ typedef enum fault_kind {
   FAULT_PARTITION,
   FAULT_ONE_WAY,
   FAULT_RESET,
+  FAULT_FSYNC_EIO,
   FAULT_COUNT_
 } fault_kind;
 
 static const char *const fault_names[FAULT_COUNT_] = {
-    "crash", "stop", "partition", "one_way", "reset"};
+    "crash", "stop", "partition", "one_way", "reset", "fsync_eio"};
 
 typedef struct bc_harness bc_harness;
 
@@ -133,7 +134,7 @@ struct bc_harness {
   uint64_t fault_mean_ns;
   uint64_t fault_end_ns;
   uint64_t fault_count[FAULT_COUNT_];
-  uint64_t restarts, produce_failed, acked_unflushed_lost, reads_total;
+  uint64_t restarts, halts, produce_failed, acked_unflushed_lost, reads_total;
   uint64_t reads_undurable_changed, consumer_errors, dups_across_pids;
 };
 
@@ -658,6 +659,12 @@ static void apply_fault(bc_harness *h, fault_kind kind) {
   case FAULT_RESET:
     sim_reset_connections(h->sim, h->broker, draw_client(h));
     break;
+  case FAULT_FSYNC_EIO:
+    /* The broker's next fsync fails; a log it hits goes offline and
+     * halt_watch_event restarts the broker. */
+    if (!h->broker_down && sim_node_is_up(h->broker))
+      sim_disk_fail_next_fsync(sim_node_disk(h->broker));
+    break;
   case FAULT_COUNT_:
     SL_ASSERT(false);
   }
@@ -672,6 +679,24 @@ static void fault_event(sim_t *sim, void *arg) {
                                                         h->fault_weight_total));
   sim_schedule(sim, sim_scenario_draw_exp_ns(sim, h->fault_mean_ns),
                fault_event, h);
+}
+
+/* An operator's answer to an offline log (Kafka halts the broker): stop the
+ * broker (its page cache stays) and restart it after the usual delay. Polls
+ * every tick while fsync faults are on, to the end of the run. */
+static void halt_watch_event(sim_t *sim, void *arg) {
+  bc_harness *h = arg;
+  broker_t *b = sim_node_ctx(h->broker);
+  if (!h->broker_down && b) {
+    for (int32_t p = 0; p < BROKER_CRASH_PARTITIONS; p++) {
+      if (broker_partition_offline(b, TOPIC, p)) {
+        h->halts++;
+        take_broker_down(h, false);
+        break;
+      }
+    }
+  }
+  sim_schedule(sim, TICK_NS, halt_watch_event, h);
 }
 
 /* Swarm testing: each seed enables its own subset of fault classes with
@@ -699,6 +724,7 @@ static void final_heal_event(sim_t *sim, void *arg) {
   bc_harness *h = arg;
   sim_trace(sim, NULL, "broker_crash.final_heal", NULL);
   sim_heal(sim);
+  sim_disk_clear_faults(sim_node_disk(h->broker));
   h->producing = false;
   if (h->broker_down) {
     h->broker_down = false;
@@ -790,6 +816,7 @@ static void fill_result(bc_harness *h, const sim_scenario_opts *o) {
                            h->reads_undurable_changed);
   sim_scenario_result_stat(r, "final_log_records", final_records);
   sim_scenario_result_stat(r, "restarts", h->restarts);
+  sim_scenario_result_stat(r, "halts", h->halts);
   sim_scenario_result_stat(r, "consumer_errors", h->consumer_errors);
   for (int kind = 0; kind < FAULT_COUNT_; kind++)
     sim_scenario_result_stat(r, fault_names[kind], h->fault_count[kind]);
@@ -862,6 +889,8 @@ int sim_scenario_broker_crash(const sim_scenario_opts *o,
     draw_swarm(h);
     sim_schedule(h->sim, sim_scenario_draw_exp_ns(h->sim, h->fault_mean_ns),
                  fault_event, h);
+    if (h->fault_weight[FAULT_FSYNC_EIO])
+      sim_schedule(h->sim, TICK_NS, halt_watch_event, h);
   }
   sim_schedule(h->sim, h->fault_end_ns, final_heal_event, h);
   sim_run_until(h->sim, h->fault_end_ns);

@@ -21,7 +21,10 @@
  * crash (half of them with SIM_DISK_CRASH_GARBAGE: torn unsynced writes
  * leave random bytes), clean broker stop, partitions between a client and
  * the broker (symmetric or one way) that heal after a while, connection
- * resets. A crashed or stopped broker restarts after a drawn delay.
+ * resets, fsync EIO (the broker's next fsync fails; a log whose flush
+ * fails goes offline and the harness halts the broker — a stop, page cache
+ * kept — as Kafka halts a broker whose log dir failed). A crashed, stopped
+ * or halted broker restarts after a drawn delay.
  *
  * Timeline: [0, duration) workload and faults; then everything heals, the
  * broker restarts if down, the producer stops queuing and its outstanding
