@@ -4,9 +4,10 @@
  * env; the simulator only shows up as the optional observer in its config.
  *
  * Node life: start -> recover the record file (longest valid prefix,
- * truncate the rest, write the prefix again, fsync) -> listen and connect to every peer -> send a
- * frame per tick on every connection, log every received frame, fsync
- * periodically. Outgoing connections are re-dialled whenever they close.
+ * truncate the rest, write the prefix again, fsync) -> listen and connect to
+ * every peer -> send a frame per tick on every connection, log every received
+ * frame, fsync periodically. Outgoing connections are re-dialled whenever they
+ * close.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -74,8 +75,8 @@ struct st_node {
   uint8_t *recovered; /* [owned] the valid prefix, until it is synced */
   uint64_t recovered_len;
   bool rewrite_failed; /* the last rewrite of recovered failed */
-  uint8_t *frame;  /* scratch: FRAME_HEADER_BYTES + body max */
-  uint8_t *record; /* scratch: RECORD_BYTES_MAX */
+  uint8_t *frame;      /* scratch: FRAME_HEADER_BYTES + body max */
+  uint8_t *record;     /* scratch: RECORD_BYTES_MAX */
 };
 
 /* ------------------------------------------------------------ helpers */

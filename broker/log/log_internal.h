@@ -202,6 +202,9 @@ int log__walker_next(log__walker *w, log__walked *out);
 /* Like next but only needs the 61-byte header in memory (no CRC possible):
  * for header walks over data already trusted. */
 int log__walker_next_header(log__walker *w, log__walked *out);
+/* Whether the next log__walker_next reads the file again, so that the
+ * bytes of the batches it returned before leave the buffer. */
+bool log__walker_will_refill(const log__walker *w);
 
 /* Structural and CRC check of one framed batch: magic 2, sane header,
  * last_offset_delta >= 0, CRC (when check_crc). 0 or KERR_CORRUPT_MESSAGE. */

@@ -7,12 +7,15 @@
  * its segment), orphan index files are removed, then segments load in
  * offset order. A segment wholly below the recovery point is trusted: only
  * its index files are sanity-checked (size, last entry pointing at a batch
- * with the right last offset), and rebuilt if they fail. From the segment
+ * with the right last offset) and its tail walked from the last index
+ * entry (the batches there must end the file at the successor's base);
+ * failing either, it is rescanned like the segments after it. From the segment
  * holding the recovery point on, every batch is checked — framing, magic,
  * CRC, offsets increasing and inside the segment — starting at the offset
  * index entry at or below the recovery point (so nothing below it is
  * rescanned). The first bad batch ends the log: the file is truncated there
- * and later segments are deleted. Indexes and the leader epoch cache are
+ * and later segments are deleted — unless the batches before it reach the
+ * next segment's base, when only the bytes after them go. Indexes and the leader epoch cache are
  * rebuilt from the scanned batches; the epoch cache is cut back to the new
  * log end.
  *
@@ -203,6 +206,44 @@ static bool index_check(log_t *log, log__segment *seg, int64_t limit,
   return true;
 }
 
+/* Does a segment trusted below the recovery point end where its batches
+ * do? A truncation that cut garbage off its tail may have been lost with
+ * an fsync that failed (the process that made it went offline), leaving
+ * the garbage back after a crash. Walks (CRC-checked) from the last offset
+ * index entry to the end of the file: every batch must be whole and valid
+ * and the last one end the file at offset limit (unless the successor's
+ * base is too far for relative offsets: a follower's gap). */
+static bool tail_check(log_t *log, log__segment *seg, int64_t limit) {
+  uint64_t from = 0;
+  if (seg->oindex.entries > 0) {
+    uint8_t e[LOG__OINDEX_ENTRY_BYTES];
+    int32_t rel, pos;
+    if (log__index_entry(&seg->oindex, seg->oindex.entries - 1, e) < 0)
+      return false;
+    log__oindex_decode(e, &rel, &pos);
+    from = (uint64_t)pos; /* index_check: inside the file */
+  }
+  log__walker w;
+  log__walker_init(&w, seg->file, seg->size_bytes, from, &log->scan_buf);
+  log__walked b;
+  int64_t last = -1;
+  bool ok = true;
+  for (;;) {
+    int r = log__walker_next(&w, &b);
+    if (r == LOG__WALK_END)
+      break;
+    if (r != LOG__WALK_BATCH ||
+        log__batch_check(b.p, b.len, &b.h, true) != KERR_NONE ||
+        b.h.base_offset <= last) {
+      ok = false;
+      break;
+    }
+    last = batch_last_offset(&b.h);
+  }
+  log__release_scan_buf(log);
+  return ok && (last == limit || limit + 1 - seg->base_offset > INT32_MAX);
+}
+
 typedef struct recover_ctx {
   int64_t recovery_point;
 } recover_ctx;
@@ -309,7 +350,19 @@ static int recover_segment(log_t *log, recover_ctx *ctx, log__segment *seg,
   log__walked b;
   int64_t prev = seg->base_offset - 1;
   uint64_t bad_pos = 0;
+  /* The accepted batches not yet written back (see the top of this file):
+   * a run of them in the scan buffer, written in one call before the
+   * walker reads on. */
+  const uint8_t *rw_p = NULL;
+  uint64_t rw_pos = 0;
+  size_t rw_len = 0;
   for (;;) {
+    if (rw_len > 0 && log__walker_will_refill(&w)) {
+      rc = env_file_pwrite(seg->file, rw_p, rw_len, rw_pos);
+      if (rc < 0)
+        return rc;
+      rw_len = 0;
+    }
     int r = log__walker_next(&w, &b);
     if (r < 0)
       return r;
@@ -328,15 +381,20 @@ static int recover_segment(log_t *log, recover_ctx *ctx, log__segment *seg,
       break;
     }
     expect_last = -1;
-    /* Written again as read (see the top of this file): the next flush
-     * then covers these bytes even if an earlier fsync lost them. */
-    rc = env_file_pwrite(seg->file, b.p, b.len, b.pos);
-    if (rc < 0)
-      return rc;
+    if (rw_len == 0) {
+      rw_p = b.p;
+      rw_pos = b.pos;
+    }
+    rw_len += b.len;
     log__segment_index_batch(seg, &b.h, b.pos, b.len, first_indexed,
                              log->cfg.index_interval_bytes);
     first_indexed = false;
     prev = last;
+  }
+  if (rw_len > 0) {
+    rc = env_file_pwrite(seg->file, rw_p, rw_len, rw_pos);
+    if (rc < 0)
+      return rc;
   }
   if (*truncated) {
     env_log(log->env, ENV_LOG_WARN,
@@ -478,7 +536,7 @@ int log__recover(log_t *log, const log_open_opts *opts) {
                    1;
     bool ok = g_array_index(sane, gboolean, i);
     if (!last && limit < ctx.recovery_point && ok &&
-        index_check(log, seg, limit, true)) {
+        index_check(log, seg, limit, true) && tail_check(log, seg, limit)) {
       bool has = false;
       int64_t ts = -1;
       int32_t rel = 0;
@@ -498,25 +556,29 @@ int log__recover(log_t *log, const log_open_opts *opts) {
      * page cache, which after a process exit (no power loss) still holds
      * writes of the previous run that no fsync covered. The next flush
      * round must fsync them, and the directory their names are in, before
-     * the recovery point may move past them. */
-    if (seg->size_bytes > 0 && seg->offset_next > ctx.recovery_point) {
+     * the recovery point may move past them; and a truncation, wherever
+     * it cut. */
+    if (seg->size_bytes > 0 &&
+        (seg->offset_next > ctx.recovery_point || truncated)) {
       seg->log_needs_fsync = true;
       log->dir_needs_fsync = true;
     }
     /* Segments are contiguous (log.c rolls at the LEO; compaction keeps
      * each segment's last offset): a rescanned segment that ends short of
      * its successor lost a tail that the successor outlived in the crash,
-     * and nothing after the hole can be kept. (A follower's gap too large
-     * for relative offsets is the one legitimate exception.) */
-    if (!truncated && !last && seg->offset_next != limit + 1 &&
-        limit + 1 - seg->base_offset <= INT32_MAX) {
-      env_log(log->env, ENV_LOG_WARN,
-              "log %s: segment %020" PRId64 " ends at %" PRId64
-              " but the next starts at %" PRId64 "; dropping what follows",
-              log->dir, seg->base_offset, seg->offset_next, limit + 1);
-      truncated = true;
-    }
-    if (truncated && !last) {
+     * and nothing after the hole can be kept. One that reaches its
+     * successor lost nothing, whatever a truncation cut after its last
+     * batch (no valid batch can follow it there: garbage that a lost
+     * truncation left, see tail_check). (A follower's gap too large for
+     * relative offsets is the one legitimate exception.) */
+    bool reaches = seg->offset_next == limit + 1 ||
+                   (!truncated && limit + 1 - seg->base_offset > INT32_MAX);
+    if (!last && !reaches) {
+      if (!truncated)
+        env_log(log->env, ENV_LOG_WARN,
+                "log %s: segment %020" PRId64 " ends at %" PRId64
+                " but the next starts at %" PRId64 "; dropping what follows",
+                log->dir, seg->base_offset, seg->offset_next, limit + 1);
       while (log->segments->len > i + 1) {
         rc = log__remove_segment(log, log->segments->len - 1);
         if (rc < 0)

@@ -391,6 +391,17 @@ int log__walker_next_header(log__walker *w, log__walked *out) {
   return walker_step(w, out, false);
 }
 
+bool log__walker_will_refill(const log__walker *w) {
+  if (w->pos >= w->end)
+    return false;
+  uint64_t buf_end = w->buf_start + w->buf->len;
+  if (w->pos < w->buf_start || w->pos + BATCH_HEADER_BYTES > buf_end)
+    return true;
+  int64_t total = batch_total_bytes(w->buf->data + (w->pos - w->buf_start),
+                                    BATCH_HEADER_BYTES);
+  return total < BATCH_HEADER_BYTES || w->pos + (uint64_t)total > buf_end;
+}
+
 int log__batch_check(const uint8_t *p, size_t len, const batch_header *h,
                      bool check_crc) {
   if (len < BATCH_HEADER_BYTES || h->magic != BATCH_MAGIC_V2 ||

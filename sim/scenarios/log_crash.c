@@ -413,9 +413,9 @@ static void halt_event(sim_t *sim, void *arg) {
     return;
   h->halts++;
   sim_node_stop(sim, h->node);
-  sim_schedule(
-      sim, sim_rand_below(sim, SIM_STREAM_FAULTS, RESTART_DELAY_NS_MAX + 1),
-      restart_event, h);
+  sim_schedule(sim,
+               sim_rand_below(sim, SIM_STREAM_FAULTS, RESTART_DELAY_NS_MAX + 1),
+               restart_event, h);
 }
 
 /* The next fsync on the node's disk fails: like Linux after a failed
